@@ -33,6 +33,7 @@ from thresher.schemas.labels import (
     VerdictStatus,
 )
 from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
+from thresher.schemas.quarantine import QuarantineRow
 from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
 from thresher.schemas.version import DatasetVersion
 
@@ -55,6 +56,7 @@ __all__ = [
     "ProblemKind",
     "ProvenanceCategory",
     "QualityIndicators",
+    "QuarantineRow",
     "Record",
     "Rollout",
     "RolloutMode",

@@ -147,7 +147,10 @@ class DecisionEvent(Record):
     @model_validator(mode="after")
     def _conditional_rules(self) -> DecisionEvent:
         tier = self.temporal_metadata.evidence_tier
-        if tier in ("sampled", "full") and self.decision_quality_indicators.decision_risk_level is None:
+        if (
+            tier in ("sampled", "full")
+            and self.decision_quality_indicators.decision_risk_level is None
+        ):
             raise ValueError(f"evidence tier '{tier}' needs decision_risk_level")
         if self.decision_logic.logic_type == "human_decision":
             override = self.human_override_record
@@ -199,19 +202,28 @@ def verify_chain(events: list[DecisionEvent], start_hash: str = GENESIS_HASH) ->
         decision_id = event.decision_context.decision_id
         if meta.sequence_number != index:
             return ChainReport(
-                False, index, index, decision_id,
+                False,
+                index,
+                index,
+                decision_id,
                 f"sequence_number {meta.sequence_number} where {index} was expected "
                 "(an event was removed or reordered)",
             )
         if meta.hash_chain.previous_hash != previous:
             return ChainReport(
-                False, index, index, decision_id,
+                False,
+                index,
+                index,
+                decision_id,
                 "previous_hash does not match the prior event (removed or reordered)",
             )
         recomputed = event_hash(event)
         if recomputed != meta.hash_chain.current_hash:
             return ChainReport(
-                False, index, index, decision_id,
+                False,
+                index,
+                index,
+                decision_id,
                 "current_hash does not match the event's content (the event was edited)",
             )
         previous = recomputed

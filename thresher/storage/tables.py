@@ -1,0 +1,79 @@
+"""The lake's tables: one record type each, its content key, and the migration that creates it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from thresher.schemas import (
+    DatasetVersion,
+    DecisionEvent,
+    DedupAssignment,
+    FlawLabel,
+    Problem,
+    QuarantineRow,
+    Record,
+    Rollout,
+    SentenceScore,
+    Verdict,
+)
+from thresher.schemas.errors import NotFoundError
+
+__all__ = ["TableSpec", "TABLES", "table_spec"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: its record model, the SQL expressions of its key, and its migration name."""
+
+    name: str
+    model: type[Record]
+    key: tuple[str, ...]
+    migration: str
+
+
+# Append new tables at the end with the next migration number; never rename a migration.
+TABLES: list[TableSpec] = [
+    TableSpec("problems", Problem, ("problem_id",), "0001_create_problems"),
+    TableSpec("rollouts", Rollout, ("trace_id",), "0002_create_rollouts"),
+    TableSpec("verdicts", Verdict, ("trace_id", "verifier"), "0003_create_verdicts"),
+    TableSpec(
+        "flaw_labels",
+        FlawLabel,
+        ("trace_id", "labeler", "flaw_type", "coalesce(step, -1)"),
+        "0004_create_flaw_labels",
+    ),
+    TableSpec(
+        "sentence_scores",
+        SentenceScore,
+        ("trace_id", "scorer", "sentence_index"),
+        "0005_create_sentence_scores",
+    ),
+    TableSpec(
+        "dedup_assignments",
+        DedupAssignment,
+        ("trace_id", "method", "embedder", "threshold"),
+        "0006_create_dedup_assignments",
+    ),
+    TableSpec(
+        "decisions",
+        DecisionEvent,
+        ("decision_context.decision_id",),
+        "0007_create_decisions",
+    ),
+    TableSpec("dataset_versions", DatasetVersion, ("name",), "0008_create_dataset_versions"),
+    TableSpec(
+        "quarantine",
+        QuarantineRow,
+        ("source", "location", "field", "reason"),
+        "0009_create_quarantine",
+    ),
+]
+
+
+def table_spec(name: str) -> TableSpec:
+    """The spec of a table by name; unknown names fail with the list of known ones."""
+    for spec in TABLES:
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in TABLES)
+    raise NotFoundError(f"no lake table named {name!r}; known tables: {known}")
