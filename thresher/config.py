@@ -1,0 +1,337 @@
+"""The recipe: one pydantic model describing a curation run, loaded from YAML.
+
+Unknown keys are errors that name the key, its line in the file and the closest known key.
+The recipe hash (canonical JSON of the validated recipe) identifies a run's configuration in
+dataset versions and decision events.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from thresher.schemas.errors import InputError, NotFoundError
+from thresher.schemas.ids import canonical_json, sha256_hex
+
+__all__ = [
+    "Recipe",
+    "ProblemsConfig",
+    "GenerationConfig",
+    "SamplingConfig",
+    "VerifyConfig",
+    "LabelConfig",
+    "ProvenanceConfig",
+    "DedupConfig",
+    "DecontamConfig",
+    "SelectionConfig",
+    "ExportConfig",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_hash",
+    "resolve_recipe_path",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProblemsConfig(_Section):
+    """Where the problems come from."""
+
+    source: str = Field(
+        "builtin:arithmetic",
+        description="'builtin:<name>', 'hf:<dataset>' (a Hub dataset), or a path to JSONL/Parquet",
+    )
+    limit: int | None = Field(None, gt=0, description="use at most this many problems")
+    seed: int = Field(0, description="seed for generated (builtin) problem sets")
+    split: str = Field("train", description="dataset split for Hub sources")
+    subset: str | None = Field(None, description="dataset config name for Hub sources")
+    name: str | None = Field(None, description="problem set name stored in Problem.source")
+    kind: Literal["math", "choice", "exact", "code"] | None = Field(
+        None, description="override the verifier family of every problem"
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="column mapping for imports, e.g. {question: problem, answer: solution}",
+    )
+
+
+class SamplingConfig(_Section):
+    """Sampling parameters; they are part of every trace id."""
+
+    temperature: float = Field(0.7, ge=0.0, description="sampling temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(256, gt=0, description="maximum generated tokens per trace")
+    seed: int | None = Field(0, description="global seed for reproducible sampling")
+    stop: list[str] = Field(default_factory=list, description="stop strings")
+
+
+class GenerationConfig(_Section):
+    """Which model generates rollouts, on which engine, and how many."""
+
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="model name: the embedded 'smollm2-135m-instruct', a Hub id or a local path",
+    )
+    engine: Literal["vllm", "openai"] = Field(
+        "vllm", description="'vllm' (offline engine in process) or 'openai' (HTTP server)"
+    )
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL (engine openai)")
+    n: int = Field(2, gt=0, description="rollouts per problem and mode")
+    modes: list[Literal["on_policy", "prefix", "privileged"]] = Field(
+        default_factory=lambda: ["on_policy"], min_length=1, description="rollout modes"
+    )
+    prefix_fractions: list[float] = Field(
+        default_factory=lambda: [0.5], description="prefix lengths for 'prefix' mode (0..1)"
+    )
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    batch_size: int = Field(64, gt=0, description="problems per generation batch (one commit)")
+    max_model_len: int | None = Field(None, gt=0, description="engine context length")
+    dtype: str | None = Field(None, description="engine dtype, e.g. 'bfloat16'")
+    tensor_parallel_size: int = Field(1, gt=0, description="GPUs per model (vLLM)")
+    gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="vLLM GPU share")
+    system_prompt: str | None = Field(None, description="system message; None = the default")
+
+
+class VerifyConfig(_Section):
+    """Answer checking."""
+
+    verifiers: list[str] = Field(
+        default_factory=lambda: ["auto"],
+        description="versioned verifier names, or 'auto' to pick by problem kind",
+    )
+    timeout_s: float = Field(5.0, gt=0.0, description="time limit per verification")
+    workers: int = Field(1, gt=0, description="verification worker processes")
+
+
+class LabelConfig(_Section):
+    """Flaw labelers (they write columns; the selection policy decides)."""
+
+    labelers: list[str] = Field(
+        default_factory=list, description="versioned labeler names; empty = all rule labelers"
+    )
+    judge_model: str | None = Field(None, description="judge model for first-error labels")
+
+
+class ProvenanceConfig(_Section):
+    """Sentence log-prob scoring under model roles."""
+
+    enabled: bool = Field(True, description="score sentences and compute divergence")
+    teacher: str | None = Field(None, description="teacher model; None = the generation model")
+    student: str = Field("smollm2-135m-instruct", description="student model")
+    distilled: str | None = Field(None, description="optional distilled-student model")
+    max_traces: int | None = Field(None, gt=0, description="score at most this many traces")
+
+
+class DedupConfig(_Section):
+    """Near-duplicate clustering."""
+
+    enabled: bool = Field(True, description="cluster near-duplicate traces")
+    method: Literal["exact", "embedding"] = Field("embedding", description="'exact' or 'embedding'")
+    embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model name")
+    threshold: float = Field(0.95, ge=0.0, le=1.0, description="cosine similarity for duplicates")
+
+
+class DecontamConfig(_Section):
+    """Contamination checks against benchmark sets."""
+
+    benchmarks: list[str] = Field(
+        default_factory=list, description="benchmark set names or paths to check against"
+    )
+    ngram: int = Field(13, gt=0, description="n-gram length for overlap checks")
+
+
+class SelectionConfig(_Section):
+    """The policy turning labels into keep/drop decisions (changing it never re-runs a GPU)."""
+
+    require_correct: bool = Field(True, description="drop traces whose verdict is not correct")
+    drop_flaw_severity: Literal["info", "warning", "error"] | None = Field(
+        "error", description="drop traces with a flaw at or above this severity; None = keep all"
+    )
+    ignore_labelers: list[str] = Field(
+        default_factory=list, description="labelers whose flaws do not drop a trace"
+    )
+    drop_near_duplicates: bool = Field(True, description="keep one trace per dedup cluster")
+    drop_contaminated: bool = Field(True, description="drop problems flagged contaminated")
+    min_divergence: float | None = Field(None, description="drop traces below this divergence")
+    max_divergence: float | None = Field(None, description="drop traces above this divergence")
+    min_pass_rate: float = Field(0.0, ge=0.0, le=1.0, description="drop too-hard problems")
+    max_pass_rate: float = Field(1.0, ge=0.0, le=1.0, description="drop too-easy problems")
+    max_per_problem: int | None = Field(None, gt=0, description="selected traces per problem")
+    budget: int | None = Field(None, gt=0, description="selected traces in all")
+    sampled_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of bulk drops recorded with 'sampled' evidence"
+    )
+    seed: int = Field(0, description="seed for budget tie-breaks and evidence sampling")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SelectionConfig:
+        if self.min_pass_rate > self.max_pass_rate:
+            raise ValueError("min_pass_rate must not exceed max_pass_rate")
+        if (
+            self.min_divergence is not None
+            and self.max_divergence is not None
+            and self.min_divergence > self.max_divergence
+        ):
+            raise ValueError("min_divergence must not exceed max_divergence")
+        return self
+
+
+class ExportConfig(_Section):
+    """What the run exports after tagging its version."""
+
+    formats: list[Literal["sft", "rl", "dpo", "prm"]] = Field(
+        default_factory=list, description="export formats written after the run"
+    )
+    out: str = Field("exports", description="export root directory")
+    think_style: Literal["think_tags", "reasoning_field", "plain"] = Field(
+        "think_tags", description="how SFT puts the reasoning into the assistant message"
+    )
+    push_to_hub: str | None = Field(None, description="OWNER/NAME to push each export to")
+    private: bool = Field(True, description="create the Hub repo private")
+    shard_rows: int = Field(50_000, gt=0, description="rows per Parquet shard")
+
+
+class Recipe(_Section):
+    """A curation run: problems, generation, labels, selection, and exports."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+    description: str = Field("", description="free text")
+    lake: str | None = Field(None, description="lake location; None = $THRESHER_LAKE or default")
+    problems: ProblemsConfig = Field(default_factory=ProblemsConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    labels: LabelConfig = Field(default_factory=LabelConfig)
+    provenance: ProvenanceConfig = Field(default_factory=ProvenanceConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    def hash(self) -> str:
+        """The recipe hash: SHA-256 of its canonical JSON."""
+        return recipe_hash(self)
+
+    def to_yaml(self) -> str:
+        """The recipe as YAML (every field, defaults included)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """SHA-256 over the canonical JSON of a validated recipe (defaults filled in)."""
+    return sha256_hex(canonical_json(recipe.model_dump(mode="json")))
+
+
+def _compose_lines(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse YAML, returning the data and the 1-based line of every key/item path."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise InputError(f"not valid YAML: {exc}", source=source, line=line) from exc
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(n: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                key = key_node.value
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                walk(value_node, (*path, key))
+        elif isinstance(n, yaml.SequenceNode):
+            for index, item in enumerate(n.value):
+                lines[(*path, index)] = item.start_mark.line + 1
+                walk(item, (*path, index))
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model a key path points into (for did-you-mean suggestions)."""
+    model: type[BaseModel] = Recipe
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return None
+    return model
+
+
+def _suggest(key: str, model: type[BaseModel] | None) -> str | None:
+    """The closest known key: a field of this section or, dotted, of a nested section."""
+    if model is None:
+        return None
+    candidates: dict[str, str] = {name: name for name in model.model_fields}
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            for inner in sub.model_fields:
+                candidates.setdefault(f"{name}.{inner}", inner)
+    best, best_ratio = None, 0.0
+    for dotted, leaf in candidates.items():
+        ratio = difflib.SequenceMatcher(None, key, leaf).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = dotted, ratio
+    return best if best_ratio >= 0.6 else None
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
+    """Validate recipe YAML text; errors name the key, its line and a suggestion."""
+    data, lines = _compose_lines(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("a recipe must be a YAML mapping of sections", source=source, line=1)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        dotted = ".".join(str(p) for p in loc) or "<recipe>"
+        line = _nearest_line(lines, loc)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        if error["type"] == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            known = sorted(model.model_fields) if model is not None else []
+            close = _suggest(str(loc[-1]), model)
+            hint = f"did you mean '{close}'?" if close else f"known keys: {', '.join(known)}"
+            raise InputError(
+                f"unknown key '{loc[-1]}'{more}", source=source, line=line, field=dotted, hint=hint
+            ) from None
+        raise InputError(f"{error['msg']}{more}", source=source, line=line, field=dotted) from None
+
+
+def resolve_recipe_path(recipe: str | Path) -> Path:
+    """A recipe path as given, or a name looked up in ./recipes (with or without .yaml)."""
+    path = Path(recipe)
+    candidates = [path, Path("recipes") / path, Path("recipes") / f"{path}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise NotFoundError(
+        f"recipe '{recipe}' not found",
+        hint="pass a YAML file path, e.g. recipes/default.yaml",
+    )
+
+
+def load_recipe(recipe: str | Path) -> Recipe:
+    """Load and validate a recipe YAML file."""
+    path = resolve_recipe_path(recipe)
+    return parse_recipe(path.read_text(encoding="utf-8"), source=str(path))
