@@ -71,6 +71,13 @@ class SamplingConfig(_Section):
     stop: list[str] = Field(default_factory=list, description="stop strings")
 
 
+Mode = Literal["on_policy", "prefix", "privileged"]
+
+
+def _default_modes() -> list[Mode]:
+    return ["on_policy"]
+
+
 class GenerationConfig(_Section):
     """Which model generates rollouts, on which engine, and how many."""
 
@@ -83,8 +90,8 @@ class GenerationConfig(_Section):
     )
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (engine openai)")
     n: int = Field(2, gt=0, description="rollouts per problem and mode")
-    modes: list[Literal["on_policy", "prefix", "privileged"]] = Field(
-        default_factory=lambda: ["on_policy"], min_length=1, description="rollout modes"
+    modes: list[Mode] = Field(
+        default_factory=_default_modes, min_length=1, description="rollout modes"
     )
     prefix_fractions: list[float] = Field(
         default_factory=lambda: [0.5], description="prefix lengths for 'prefix' mode (0..1)"
