@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from thresher.schemas.errors import ThresherError
+from thresher.schemas.errors import InputError, ThresherError
 
 __all__ = ["app", "main"]
 
@@ -41,12 +42,76 @@ def main() -> None:
     try:
         app()
     except ThresherError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
         sys.exit(2)
 
 
-def _lake_path(lake: str) -> str:
-    return lake or DEFAULT_LAKE
+def print_frame(frame: pl.DataFrame, fmt: str = "table") -> None:
+    """Print a polars DataFrame as a rich table, CSV or JSON lines."""
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(frame.write_ndjson())
+    elif fmt == "table":
+        table = Table(show_header=True, header_style="bold")
+        for column in frame.columns:
+            table.add_column(column)
+        for row in frame.iter_rows():
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        console.print(f"{frame.height} row{'s' if frame.height != 1 else ''}", style="dim")
+    else:
+        raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
+
+
+# -- lake: SQL, versions, tags ------------------------------------------------------------------
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SELECT query over the lake's tables.")],
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name or snapshot number.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Run a read-only SQL query over the lake (any version)."""
+    from thresher.storage import Lake
+
+    with Lake.open(lake, read_only=True) as opened:
+        print_frame(opened.sql(query, version=version), fmt)
+
+
+@app.command()
+def versions(lake: LakeOption = DEFAULT_LAKE) -> None:
+    """List named versions and the lake's snapshots."""
+    from thresher.storage import Lake
+
+    with Lake.open(lake, read_only=True) as opened:
+        named = opened.versions()
+        table = Table("version", "snapshot", "created", "note", "counts", header_style="bold")
+        for v in named:
+            counts = ", ".join(f"{k}={n}" for k, n in sorted(v.counts.items()) if n)
+            table.add_row(
+                v.name, str(v.snapshot_id), f"{v.created_at:%Y-%m-%d %H:%M:%S}", v.note, counts
+            )
+        console.print(table)
+        print_frame(opened.snapshots(), "table")
+
+
+@app.command()
+def tag(
+    name: Annotated[str, typer.Argument(help="Version name, e.g. 'v1' or 'gsm8k-2026-11-22'.")],
+    note: Annotated[str, typer.Option("--note", help="Why this version exists.")] = "",
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Tag the current snapshot as a named version."""
+    from thresher.storage import Lake
+
+    with Lake.open(lake) as opened:
+        version = opened.tag(name, note=note)
+    console.print(f"tagged snapshot {version.snapshot_id} as {version.name!r}")
 
 
 # Commands are added below, grouped by stage. Keep each command a few lines over a library call.
