@@ -35,11 +35,13 @@ from thresher.schemas.labels import (
 from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
 from thresher.schemas.quarantine import QuarantineRow
 from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
+from thresher.schemas.scores import ContaminationFlag, TraceEmbedding, TraceScore
 from thresher.schemas.version import DatasetVersion
 
 __all__ = [
     "GENESIS_HASH",
     "ChainReport",
+    "ContaminationFlag",
     "DatasetVersion",
     "DecisionBoundary",
     "DecisionContext",
@@ -64,6 +66,8 @@ __all__ = [
     "SentenceScore",
     "Severity",
     "TemporalMetadata",
+    "TraceEmbedding",
+    "TraceScore",
     "ThresherError",
     "Verdict",
     "VerdictStatus",

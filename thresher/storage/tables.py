@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from thresher.schemas import (
+    ContaminationFlag,
     DatasetVersion,
     DecisionEvent,
     DedupAssignment,
@@ -14,6 +15,8 @@ from thresher.schemas import (
     Record,
     Rollout,
     SentenceScore,
+    TraceEmbedding,
+    TraceScore,
     Verdict,
 )
 from thresher.schemas.errors import NotFoundError
@@ -66,6 +69,14 @@ TABLES: list[TableSpec] = [
         QuarantineRow,
         ("source", "location", "field", "reason"),
         "0009_create_quarantine",
+    ),
+    TableSpec("trace_scores", TraceScore, ("trace_id", "scorer"), "0010_create_trace_scores"),
+    TableSpec("embeddings", TraceEmbedding, ("trace_id", "embedder"), "0011_create_embeddings"),
+    TableSpec(
+        "contamination_flags",
+        ContaminationFlag,
+        ("problem_id", "benchmark", "benchmark_item", "method", "n"),
+        "0012_create_contamination_flags",
     ),
 ]
 
