@@ -1,0 +1,153 @@
+"""The selection policy: reason codes, dedup among survivors, quotas, funnel, DES chain."""
+
+from __future__ import annotations
+
+import json
+
+from thresher.config import SelectionConfig
+from thresher.pipeline.selection import (
+    FlawEvidence,
+    TraceEvidence,
+    decide,
+    decision_events,
+    funnel,
+)
+from thresher.schemas import verify_chain
+
+
+def ev(tid: str, pid: str = "p1", correct: bool | None = True, **kw: object) -> TraceEvidence:
+    status = kw.pop("status", "ok" if correct is not None else "no_answer")
+    return TraceEvidence(tid, pid, verdict_status=status, correct=correct, verifier="math_v1", **kw)  # type: ignore[arg-type]
+
+
+def by_subject(decisions: list) -> dict[str, str]:
+    return {d.subject_id: d.reason_code for d in decisions}
+
+
+def test_reason_codes_for_each_rule() -> None:
+    flaw = FlawEvidence("arith_step_check_v1", "wrong_arithmetic", "error", 2)
+    traces = [
+        ev("t1"),
+        ev("t2", correct=False),
+        ev("t3", correct=None),
+        ev("t4", flaws=[flaw]),
+        ev("t5", flaws=[FlawEvidence("format_v1", "no_final_line", "warning")]),
+        TraceEvidence("t6", "p1"),
+    ]
+    reasons = by_subject(decide(traces, SelectionConfig()))
+    assert reasons["t1"] == "selected" and reasons["t5"] == "selected"
+    assert reasons["t2"] == "incorrect"
+    assert reasons["t3"] == "unverifiable:no_answer"
+    assert reasons["t4"] == "flawed_positive:arith_step_check"
+    assert reasons["t6"] == "unverified"
+    assert reasons["p1"] == "selected"
+
+
+def test_lower_severity_floor_and_ignored_labelers() -> None:
+    traces = [ev("t5", flaws=[FlawEvidence("format_v1", "no_final_line", "warning")])]
+    strict = SelectionConfig(drop_flaw_severity="warning")
+    assert by_subject(decide(traces, strict))["t5"] == "flawed_positive:format"
+    ignoring = SelectionConfig(drop_flaw_severity="warning", ignore_labelers=["format"])
+    assert by_subject(decide(traces, ignoring))["t5"] == "selected"
+
+
+def test_near_duplicates_keep_one_survivor_per_cluster() -> None:
+    traces = [
+        ev("a", cluster_id="c1", is_representative=True, correct=False),
+        ev("b", cluster_id="c1", is_representative=False),
+        ev("c", cluster_id="c1", is_representative=False),
+    ]
+    reasons = by_subject(decide(traces, SelectionConfig()))
+    assert reasons["a"] == "incorrect"  # the representative is gone, a duplicate survives
+    kept = [t for t in "bc" if reasons[t] == "selected"]
+    assert len(kept) == 1
+    other = ({"b", "c"} - set(kept)).pop()
+    assert reasons[other] == f"near_duplicate_of:{kept[0]}"
+
+
+def test_contamination_and_pass_rate_are_problem_level() -> None:
+    traces = [ev("x1", "px", contaminated=["gsm8k_test"]), ev("y1", "py"), ev("y2", "py")]
+    decisions = decide(traces, SelectionConfig(max_pass_rate=0.9))
+    reasons = by_subject(decisions)
+    assert reasons["px"] == reasons["x1"] == "contaminated:gsm8k_test"
+    assert reasons["py"] == reasons["y1"] == "pass_rate_above_max"
+
+
+def test_quota_and_budget_are_deterministic() -> None:
+    traces = [ev(f"t{i}", f"p{i % 3}") for i in range(9)]
+    policy = SelectionConfig(max_per_problem=2, budget=4, seed=7)
+    first = decide(traces, policy)
+    assert first == decide(list(reversed(traces)), policy)
+    reasons = [d.reason_code for d in first if d.level == "trace"]
+    assert reasons.count("selected") == 4
+    assert reasons.count("over_problem_quota") + reasons.count("over_budget") == 5
+    assert reasons.count("over_budget") >= 1
+    per_problem = [d.problem_id for d in first if d.level == "trace" and d.output == "select"]
+    assert max(per_problem.count(p) for p in set(per_problem)) <= 2
+
+
+def test_divergence_bounds() -> None:
+    traces = [ev("lo", divergence=0.1), ev("mid", divergence=0.5), ev("hi", divergence=0.9)]
+    reasons = by_subject(decide(traces, SelectionConfig(min_divergence=0.2, max_divergence=0.8)))
+    assert reasons == {
+        "p1": "selected",
+        "lo": "divergence_below_min",
+        "mid": "selected",
+        "hi": "divergence_above_max",
+    }
+
+
+def test_funnel_counts_follow_the_stage_each_trace_missed() -> None:
+    flaw = FlawEvidence("arith_step_check_v1", "wrong_arithmetic", "error")
+    traces = [
+        ev("a", correct=False),
+        ev("b", flaws=[flaw]),
+        ev("c", cluster_id="k"),
+        ev("d", cluster_id="k"),
+        ev("e"),
+        ev("f"),
+    ]
+    counts = funnel(decide(traces, SelectionConfig(max_per_problem=2), problem_ids=["p1", "p9"]))
+    assert counts == {
+        "problems": 2,
+        "rollouts": 6,
+        "correct": 5,
+        "clean": 4,
+        "after_dedup": 3,
+        "selected": 2,
+    }
+
+
+def test_events_form_a_verifiable_chain_with_tiers() -> None:
+    traces = [ev(f"t{i}", correct=i % 2 == 0) for i in range(40)]
+    policy = SelectionConfig(sampled_fraction=0.3)
+    events = decision_events(decide(traces, policy), policy, run_id="run-1", recipe_hash="h" * 64)
+    assert verify_chain(events).ok
+    tiers = {e.temporal_metadata.evidence_tier for e in events}
+    assert tiers == {"lightweight", "sampled", "full"}
+    for event in events:
+        if event.decision_logic.output == "select":
+            assert event.temporal_metadata.evidence_tier == "full"
+    trace_events = [
+        e for e in events if e.decision_context.decision_type.endswith("trace_selection")
+    ]
+    assert all(len(e.decision_boundary.upstream_decisions) == 1 for e in trace_events)
+    full = next(e for e in trace_events if e.temporal_metadata.evidence_tier == "full")
+    assert "flaws" in json.loads(full.evidence_json)
+    tampered = list(events)
+    edited = tampered[5].model_copy(deep=True)
+    edited.decision_logic.reason_code = "selected"
+    tampered[5] = edited
+    report = verify_chain(tampered)
+    assert not report.ok and report.broken_index == 5
+
+
+def test_events_are_reproducible_apart_from_time() -> None:
+    traces = [ev("a"), ev("b", correct=False)]
+    policy = SelectionConfig()
+    one = decision_events(decide(traces, policy), policy, "r", "h")
+    two = decision_events(decide(traces, policy), policy, "r", "h")
+    assert [e.decision_context.decision_id for e in one] == [
+        e.decision_context.decision_id for e in two
+    ]
+    assert [e.decision_logic.reason_code for e in one] == ["selected", "selected", "incorrect"]
