@@ -136,7 +136,7 @@ def test_events_form_a_verifiable_chain_with_tiers() -> None:
     assert "flaws" in json.loads(full.evidence_json)
     tampered = list(events)
     edited = tampered[5].model_copy(deep=True)
-    edited.decision_logic.reason_code = "selected"
+    edited.decision_logic.reason_code = "tampered"
     tampered[5] = edited
     report = verify_chain(tampered)
     assert not report.ok and report.broken_index == 5
