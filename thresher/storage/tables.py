@@ -20,6 +20,7 @@ from thresher.schemas import (
     Verdict,
 )
 from thresher.schemas.errors import NotFoundError
+from thresher.schemas.recipe import RecipeRecord
 
 __all__ = ["TableSpec", "TABLES", "table_spec"]
 
@@ -78,6 +79,7 @@ TABLES: list[TableSpec] = [
         ("problem_id", "benchmark", "benchmark_item", "method", "n"),
         "0012_create_contamination_flags",
     ),
+    TableSpec("recipes", RecipeRecord, ("recipe_hash",), "0013_create_recipes"),
 ]
 
 
