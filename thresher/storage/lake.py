@@ -108,10 +108,9 @@ class Lake:
                 r[0]
                 for r in self._conn.execute(f"SELECT name FROM {_ALIAS}.{_MIGRATIONS}").fetchall()
             }
-            for spec in TABLES:
-                if spec.migration in applied:
-                    continue
-                self._run_in_transaction(lambda spec=spec: self._create_table(spec))
+            pending = [spec for spec in TABLES if spec.migration not in applied]
+            if pending:
+                self._run_in_transaction(lambda: [self._create_table(spec) for spec in pending])
 
     def _create_table(self, spec: TableSpec) -> None:
         empty = to_arrow_table(spec.model, [])
