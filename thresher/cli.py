@@ -117,5 +117,258 @@ def tag(
 # Commands are added below, grouped by stage. Keep each command a few lines over a library call.
 
 
+# -- ingest: problem sets into the lake ----------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A .jsonl/.csv/.parquet file, a folder from Dataset.save_to_disk, a Hub dataset "
+            "id (or hub:ID), or builtin:arithmetic."
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Problem-set name (required except for builtin: sources)."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split of a saved or Hub dataset.")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--map", help="FIELD=COLUMN pairs, e.g. question=problem,answer=solution."
+        ),
+    ] = None,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error",
+            help="fail: a bad row stops the ingest and nothing is committed; quarantine: commit "
+            "the good rows and keep the bad ones in the quarantine table.",
+        ),
+    ] = "fail",
+    n: Annotated[
+        int | None, typer.Option("--n", help="builtin: number of problems (default 64).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="builtin: seed (default 0).")] = None,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Import a problem set into the lake, validating every row."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from thresher.storage import Lake
+    from thresher.storage.ingest import ingest as run_ingest
+
+    columns = [TextColumn("ingest"), BarColumn(), DownloadColumn(), TimeElapsedColumn()]
+    with Lake.open(lake) as opened, Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def advance(units: int, total: int | None) -> None:
+            bar.update(task, advance=units, total=total)
+
+        report = run_ingest(
+            opened, source, name=name, split=split, mapping=mapping, on_error=on_error,  # type: ignore[arg-type]
+            n=n, seed=seed, progress=advance,
+        )  # fmt: skip
+    console.print(
+        f"{report.name}: read {report.rows_read} rows, added {report.added} problems "
+        f"({report.already_present} already present, {report.duplicates} duplicate rows), "
+        f"quarantined {report.quarantined}"
+    )
+    if report.first_error:
+        console.print(f"first quarantined row: {report.first_error}", highlight=False)
+    if report.ignored_columns:
+        console.print(f"unused columns: {', '.join(report.ignored_columns)}", style="dim")
+
+
+# -- verify and label: verdicts, pass rates, flaw labels ----------------------------------------
+
+
+@app.command()
+def verify(
+    input_path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="INPUT.jsonl",
+            help='Lines {"id","kind":"math"|"choice"|"exact","gold","response"} or '
+            '{"id","kind":"code","response","tests":{...}}. Omit with --problems.',
+        ),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds per item (per run for code).")
+    ] = 5.0,
+    problems: Annotated[
+        str | None,
+        typer.Option("--problems", help="Verify every unverified rollout of this problem set."),
+    ] = None,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Check final answers (math, choice, exact) and run code in a sandbox."""
+    from thresher.filters.verify.cli_support import verify_file, verify_lake
+
+    if (input_path is None) == (problems is None):
+        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+    if problems is not None:
+        verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
+    else:
+        verify_file(input_path or "", output, workers=workers, timeout_s=timeout,
+                    console=err_console)  # fmt: skip
+
+
+@app.command()
+def label(
+    input_path: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="INPUT.jsonl",
+            help='Lines {"id","question","gold","response"} (optional "kind", default math). '
+            "Omit with --problems.",
+        ),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", help="Also run the judge labeler with this model (name or path)."),
+    ] = None,
+    judge_samples: Annotated[
+        int, typer.Option("--judge-samples", min=1, help="Judge samples per trace (majority).")
+    ] = 3,
+    problems: Annotated[
+        str | None,
+        typer.Option("--problems", help="Label every verified rollout of this problem set."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Verifier processes.")] = 2,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Label flaws in traces (wrong arithmetic, answer/trace mismatch, guesses, loops, ...)."""
+    from thresher.filters.flaws.cli_support import label_file, label_lake
+
+    if (input_path is None) == (problems is None):
+        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+    if problems is not None:
+        label_lake(lake, problems, judge=judge, judge_samples=judge_samples, console=err_console)
+    else:
+        label_file(input_path or "", output, judge=judge, judge_samples=judge_samples,
+                   workers=workers, console=err_console)  # fmt: skip
+
+
+# -- curate: run, select, audit, export, schedule -------------------------------------------------
+
+RecipeLakeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lake",
+        envvar="THRESHER_LAKE",
+        help="Lake location (default: the recipe's `lake`, else ./thresher-lake).",
+    ),
+]
+
+
+@app.command()
+def run(
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe YAML file (or a name in ./recipes).")
+    ] = "recipes/default.yaml",
+    lake: RecipeLakeOption = None,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
+    ] = True,
+) -> None:
+    """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
+    from thresher.flows.cli_support import run_command
+
+    run_command(recipe, lake, export=export, console=console)
+
+
+@app.command()
+def select(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe with the new policy.")],
+    lake: RecipeLakeOption = None,
+) -> None:
+    """Re-decide from stored labels with a recipe's selection policy; tags a new version."""
+    from thresher.flows.cli_support import select_command
+
+    select_command(recipe, lake, console=console)
+
+
+audit_app = typer.Typer(help="Check the decision trace and explain decisions.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name or snapshot number.")
+    ] = None,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Verify the hash chain of the decisions; report the first broken link (exit 1)."""
+    from thresher.flows.cli_support import audit_verify_command
+
+    if not audit_verify_command(lake, version, console=console):
+        raise typer.Exit(1)
+
+
+@audit_app.command("why")
+def audit_why(
+    subject: Annotated[str, typer.Argument(help="A trace_id (or problem_id).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Show every decision about a trace, with its evidence."""
+    from thresher.flows.cli_support import audit_why_command
+
+    audit_why_command(lake, subject, fmt, console=console)
+
+
+@app.command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo or prm.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (replaced).")],
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name (default: the latest).")
+    ] = None,
+    think_style: Annotated[
+        str, typer.Option("--think-style", help="think_tags, reasoning_field or plain.")
+    ] = "think_tags",
+    push_to_hub: Annotated[
+        str | None, typer.Option("--push-to-hub", help="OWNER/NAME dataset repo to push to.")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option("--private/--public", help="Visibility of a new Hub repo.")
+    ] = True,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Export a version as Parquet shards + dataset card; optionally push to the Hub."""
+    from thresher.flows.cli_support import export_command
+
+    export_command(lake, version, fmt, out, think_style, push_to_hub, private, console=console)
+
+
+@app.command()
+def schedule(
+    recipe: Annotated[str, typer.Argument(help="Recipe YAML file (or a name in ./recipes).")],
+    cron: Annotated[str, typer.Option("--cron", help='Cron schedule, e.g. "0 3 * * *".')],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Deployment name (default: the recipe name).")
+    ] = None,
+    timezone: Annotated[str, typer.Option("--timezone", help="Time zone of the cron.")] = "UTC",
+    lake: RecipeLakeOption = None,
+) -> None:
+    """Serve a Prefect deployment running the recipe on a cron schedule (incremental runs)."""
+    from thresher.flows.cli_support import schedule_command
+
+    schedule_command(recipe, cron, name, timezone, lake, console=console)
+
+
 if __name__ == "__main__":
     main()
