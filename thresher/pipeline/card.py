@@ -1,0 +1,108 @@
+"""The dataset card: README.md with Hub YAML metadata, the funnel, label statistics and the recipe.
+
+Everything in it comes from the version (no clock, no paths), so the card is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import yaml
+
+from thresher.pipeline.export import ExportSource
+from thresher.pipeline.selection import FUNNEL_STAGES
+
+__all__ = ["render_card"]
+
+_FORMAT_NOTES = {
+    "sft": "chat `messages` (user question, assistant reasoning + answer) of selected traces",
+    "rl": "verl RL rows: `data_source`, `prompt` messages, `ability`, "
+    "`reward_model{style, ground_truth}`, `extra_info`",
+    "dpo": "preference pairs of one problem: chosen = a selected (clean) trace, rejected = an "
+    "incorrect or flawed-positive trace",
+    "prm": "per-step labels (`completions`, `labels`): steps before the first located error are "
+    "good, the rest are bad",
+}
+
+
+def _size_category(rows: int) -> str:
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if rows < bound:
+            return name
+    return "100K<n<1M" if rows < 1_000_000 else "n>1M"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> str:
+    """README.md text for one export of one version."""
+    meta = {
+        "pretty_name": f"{source.recipe_name or 'thresher'} {source.version} ({fmt})",
+        "tags": ["thresher", "synthetic", "reasoning", fmt],
+        "task_categories": ["text-generation"],
+        "size_categories": [_size_category(rows)],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
+            }
+        ],
+    }
+    front = yaml.safe_dump(meta, sort_keys=False).strip()
+    funnel_rows = [(stage, source.funnel.get(stage, 0)) for stage in FUNNEL_STAGES]
+    reasons = Counter(source.trace_reasons.values())
+    reason_rows = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    flaw_all = Counter((f["labeler"], f["flaw_type"], f["severity"]) for f in source.flaws)
+    selected = {t for t, r in source.trace_reasons.items() if r == "selected"}
+    flaw_sel = Counter(
+        (f["labeler"], f["flaw_type"], f["severity"])
+        for f in source.flaws
+        if f["trace_id"] in selected
+    )
+    flaw_rows = [(*key, n, flaw_sel.get(key, 0)) for key, n in sorted(flaw_all.items())]
+    prov_rows = [(k, f"{v:.4f}") for k, v in sorted(source.provenance.items())]
+    parts = [
+        f"---\n{front}\n---",
+        f"# {source.recipe_name or 'thresher'} — version `{source.version}` ({fmt})",
+        "Curated with [thresher](https://github.com/) from reasoning traces: generated, verified, "
+        "labelled for flaws, traced for provenance, deduplicated and selected by a recorded "
+        f"policy. This export holds {rows} rows: {_FORMAT_NOTES[fmt]}.",
+        "## Version\n\n"
+        + _table(
+            ("field", "value"),
+            [
+                ("version", f"`{source.version}`"),
+                ("lake snapshot", source.snapshot_id),
+                ("recipe hash", f"`{source.recipe_hash}`"),
+                ("flow run", f"`{source.run_id}`"),
+                ("decision-trace head hash", f"`{source.head_hash}`"),
+                ("format", fmt),
+                ("think style", think_style if fmt in ("sft", "dpo") else "n/a"),
+                ("tagged at", source.created_at or "n/a"),
+            ],
+        )
+        + "\n\nVerify the decision trace behind it with "
+        f"`thresher audit verify --version {source.version}`.",
+        "## Funnel\n\n" + _table(("stage", "count"), funnel_rows),
+        "## Decisions by reason\n\n" + _table(("reason code", "traces"), reason_rows),
+        "## Flaw labels\n\n"
+        + (
+            _table(("labeler", "flaw", "severity", "traces", "in selected"), flaw_rows)
+            if flaw_rows
+            else "No flaw labels."
+        ),
+        "## Provenance\n\n"
+        + (
+            _table(("statistic (mean over scored traces)", "value"), prov_rows)
+            if prov_rows
+            else "Provenance was not scored for this version."
+        ),
+        "## Load\n\n```python\nfrom datasets import load_dataset\n\n"
+        'ds = load_dataset("path/or/OWNER/NAME", split="train")\n```',
+        "## Recipe\n\n```yaml\n" + (source.recipe_yaml.strip() or "# not recorded") + "\n```",
+    ]
+    return "\n\n".join(parts) + "\n"
