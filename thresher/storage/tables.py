@@ -43,7 +43,7 @@ TABLES: list[TableSpec] = [
     TableSpec(
         "flaw_labels",
         FlawLabel,
-        ("trace_id", "labeler", "flaw_type", "coalesce(step, -1)"),
+        ("trace_id", "labeler", "flaw_type", "step"),
         "0004_create_flaw_labels",
     ),
     TableSpec(
