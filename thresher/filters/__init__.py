@@ -1,0 +1,1 @@
+"""Filters: verifiers, flaw labelers, dedup and decontamination (they label; they never decide)."""

@@ -1,0 +1,186 @@
+"""A process pool with per-item time limits: a worker stuck on an item is killed and replaced.
+
+Workers are forked from a forkserver that has math-verify imported, so a replacement starts
+in milliseconds. Items go out in chunks; a worker reports each item as it finishes, so the
+parent knows which item a worker is on and since when. An overdue worker is killed with
+SIGKILL (signals inside math-verify cannot interrupt big-integer or C-level work): its current
+item gets ``timeout``, the rest of its chunk goes back to the queue. A worker that dies on its
+own (segfault, killed by something else) gives its current item ``runtime_error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from thresher.filters.verify.types import Outcome, VerifyItem
+from thresher.filters.verify.worker import worker_main
+
+__all__ = ["VerifyPool", "Task"]
+
+_PRELOAD = ["thresher.filters.verify.warmup"]  # math-verify loaded and exercised once
+
+
+@dataclass
+class Task:
+    """One item for a worker: its index in the caller's list, verifier and time limit."""
+
+    index: int
+    verifier: str
+    timeout_s: float
+    item: VerifyItem
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Connection
+    inflight: deque[Task] = field(default_factory=deque)
+    head_since: float = 0.0
+    ready: bool = False
+
+
+class VerifyPool:
+    """Run verifier checks in worker processes, each item under its own time limit."""
+
+    def __init__(self, workers: int = 2, memory_mb: int = 4096, chunk: int = 16) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.size = workers
+        self.memory_mb = memory_mb
+        self.chunk = chunk
+        self._ctx = mp.get_context("forkserver")
+        self._workers: list[_Worker] = []
+        self._queue: deque[Task] = deque()
+        self._warm = False
+        self.replaced = 0
+
+    def __enter__(self) -> VerifyPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=worker_main, args=(child, self.memory_mb, self._warm), daemon=True
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _retire(self, worker: _Worker, kill: bool) -> None:
+        if kill and worker.proc.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(worker.proc.pid, signal.SIGKILL)
+        worker.proc.join(timeout=5)
+        worker.conn.close()
+        self._workers.remove(worker)
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for worker in list(self._workers):
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        for worker in list(self._workers):
+            worker.proc.join(timeout=2)
+            self._retire(worker, kill=True)
+
+    def run(
+        self, tasks: Iterable[Task], on_result: Callable[[int, Outcome], None] | None = None
+    ) -> dict[int, Outcome]:
+        """Check every task; returns outcomes by task index (calls on_result as they come)."""
+        queue: deque[Task] = deque(tasks)
+        self._queue = queue
+        self._warm = any(t.verifier.startswith("math") for t in queue)
+        if self._warm:
+            # Only matters before the forkserver starts: then every worker forks warm.
+            self._ctx.set_forkserver_preload(_PRELOAD)
+        total = len(queue)
+        results: dict[int, Outcome] = {}
+
+        def done(task: Task, outcome: Outcome) -> None:
+            results[task.index] = outcome
+            if on_result is not None:
+                on_result(task.index, outcome)
+
+        while len(results) < total:
+            while len(self._workers) < min(self.size, max(1, len(queue))) and queue:
+                self._workers.append(self._spawn())
+            now = time.monotonic()
+            for worker in self._workers:
+                if worker.ready and not worker.inflight and queue:
+                    per = max(1, min(self.chunk, len(queue) // (2 * len(self._workers)) or 1))
+                    chunk = [queue.popleft() for _ in range(min(per, len(queue)))]
+                    worker.inflight.extend(chunk)
+                    worker.head_since = now
+                    worker.conn.send([(t.index, t.verifier, t.timeout_s, t.item) for t in chunk])
+            busy = [w for w in self._workers if w.inflight or not w.ready]
+            if not busy:
+                break
+            timed = [w for w in busy if w.inflight]
+            deadline = min((w.head_since + w.inflight[0].timeout_s for w in timed), default=None)
+            waitables: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait(waitables, timeout=left)
+            for worker in busy:
+                if not worker.ready:
+                    self._await_ready(worker)
+                else:
+                    self._drain(worker, done)
+        return results
+
+    def _await_ready(self, worker: _Worker) -> None:
+        """A new worker says 'ready' once warm; start-up never counts against an item."""
+        try:
+            if worker.conn.poll():
+                worker.ready = worker.conn.recv() == "ready"
+                return
+        except (EOFError, OSError):
+            pass
+        if not worker.proc.is_alive():
+            self._retire(worker, kill=False)
+            raise RuntimeError(f"verifier worker failed to start (exit {worker.proc.exitcode})")
+
+    def _drain(self, worker: _Worker, done: Callable[[Task, Outcome], None]) -> None:
+        """Collect finished items; handle a dead or overdue worker."""
+        died = False
+        try:
+            while worker.inflight and worker.conn.poll():
+                index, outcome = worker.conn.recv()
+                task = worker.inflight.popleft()
+                assert task.index == index
+                done(task, outcome)
+                worker.head_since = time.monotonic()
+        except (EOFError, OSError):
+            died = True
+        if not worker.inflight:
+            return
+        head = worker.inflight[0]
+        overdue = time.monotonic() - worker.head_since >= head.timeout_s
+        if not (died or overdue or not worker.proc.is_alive()):
+            return
+        if overdue and not died and worker.proc.is_alive():
+            outcome = Outcome("timeout", reason=f"time limit ({head.timeout_s:g} s)")
+        else:
+            worker.proc.join(timeout=1)
+            code = worker.proc.exitcode
+            outcome = Outcome("runtime_error", reason=f"verifier worker died (exit {code})")
+        outcome.elapsed_s = time.monotonic() - worker.head_since
+        worker.inflight.popleft()
+        done(head, outcome)
+        rest = list(worker.inflight)
+        worker.inflight.clear()
+        self._retire(worker, kill=True)
+        self.replaced += 1
+        # The unfinished rest of the chunk is run again by another (or a fresh) worker.
+        self._queue.extendleft(reversed(rest))

@@ -1,0 +1,58 @@
+"""The worker process side of the verification pool: import heavy libraries once, loop."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import time
+from multiprocessing.connection import Connection
+
+from thresher.filters.verify.types import Outcome, VerifyItem
+
+__all__ = ["worker_main", "run_one", "preload"]
+
+
+def preload() -> None:
+    """Import math-verify (sympy, ANTLR) once, so forked workers start warm."""
+    import logging
+
+    import math_verify  # noqa: F401
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+def run_one(name: str, timeout_s: float, item: VerifyItem) -> Outcome:
+    """Check one item with the named verifier; errors become statuses, never exceptions."""
+    from thresher.filters.verify.registry import get_verifier
+
+    start = time.perf_counter()
+    try:
+        out = get_verifier(name, timeout_s).check(item)
+    except MemoryError:
+        out = Outcome("memory_limit", reason="verifier ran out of memory")
+    except RecursionError:
+        out = Outcome("runtime_error", reason="input nested too deeply")
+    except Exception as exc:  # a verifier bug must not kill the run; it is reported per item
+        out = Outcome("runtime_error", reason=f"{type(exc).__name__}: {str(exc)[:200]}")
+    out.elapsed_s = time.perf_counter() - start
+    return out
+
+
+def worker_main(conn: Connection, memory_mb: int, warm: bool) -> None:
+    """Receive chunks of (index, verifier, timeout, item); send one result per item."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_mb > 0:
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if warm:
+        preload()  # a no-op when forked from the warm forkserver
+    conn.send("ready")
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        for index, name, timeout_s, item in chunk:
+            conn.send((index, run_one(name, timeout_s, item)))
