@@ -89,7 +89,7 @@ def gather_evidence(
 
     dedup = recipe.dedup
     if dedup.enabled:
-        embedder = dedup.embedder if dedup.method == "embedding" else ""
+        embedder = _embedder_name(recipe)
         for row in lake.query(
             f"SELECT trace_id, cluster_id, is_representative FROM dedup_assignments "
             f"WHERE {scope} AND method = ? AND embedder = ? AND abs(threshold - ?) < 1e-9",
@@ -110,6 +110,15 @@ def gather_evidence(
         for ev in evidence.values():
             ev.contaminated = sorted(flagged.get(ev.problem_id, ()))
     return list(evidence.values())
+
+
+def _embedder_name(recipe: Recipe) -> str:
+    """The embedder name dedup rows are stored under (aliases of the embedded model resolve)."""
+    if recipe.dedup.method != "embedding":
+        return ""
+    from thresher.filters.embed import Embedder
+
+    return str(Embedder(recipe.dedup.embedder).name)
 
 
 def _scope(

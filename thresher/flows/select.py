@@ -52,13 +52,11 @@ def problem_set_name(recipe: Recipe) -> str:
 
 def recipe_problem_ids(lake: Lake, recipe: Recipe, version: str | int | None = None) -> list[str]:
     """Ids of the recipe's problems in the lake (its problem set, up to `limit`)."""
-    frame = lake.query(
-        "SELECT problem_id FROM problems WHERE source = ? ORDER BY problem_id",
-        [problem_set_name(recipe)],
-        version,
-    )
-    ids = frame["problem_id"].to_list()
-    return ids
+    sql = "SELECT problem_id FROM problems WHERE source = ? ORDER BY problem_id"
+    if recipe.problems.limit is not None:
+        sql += f" LIMIT {int(recipe.problems.limit)}"
+    frame = lake.query(sql, [problem_set_name(recipe)], version)
+    return list(frame["problem_id"].to_list())
 
 
 def recipe_trace_ids(

@@ -1,0 +1,362 @@
+"""The stages of the curate flow as plain functions over a lake and a recipe (no Prefect here).
+
+Each stage calls the library of its layer, works on ids, commits its rows to the lake and
+skips what is already there, so any stage can be re-run after a crash and only finishes the
+missing work. `flows.curate` wraps each one in a Prefect task; the benchmark runs them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thresher.config import Recipe
+from thresher.flows.select import (
+    SelectionResult,
+    problem_set_name,
+    recipe_problem_ids,
+    recipe_trace_ids,
+    select_and_tag,
+)
+from thresher.schemas import InputError, Problem, Rollout, SamplingSpec
+from thresher.storage import Lake
+
+__all__ = [
+    "CurateContext",
+    "decontam_stage",
+    "dedup_stage",
+    "embedder_name",
+    "export_stage",
+    "generate_stage",
+    "ingest_stage",
+    "label_stage",
+    "problem_batches",
+    "provenance_stage",
+    "select_stage",
+    "verify_stage",
+]
+
+
+@dataclass
+class CurateContext:
+    """One run's open lake, recipe and lazily built heavy objects (engine, embedder, scorer)."""
+
+    lake: Lake
+    recipe: Recipe
+    engine: Any = None  # a pipeline Engine; built on first use unless given
+    embedder: Any = None
+    owns_engine: bool = False
+    progress: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def get_engine(self) -> Any:
+        """The generation engine, built from the recipe on first use."""
+        if self.engine is None:
+            from thresher.pipeline.engines import make_engine
+
+            gen = self.recipe.generation
+            options: dict[str, Any] = {}
+            if gen.engine == "vllm":
+                options = {
+                    "max_model_len": gen.max_model_len,
+                    "tensor_parallel_size": gen.tensor_parallel_size,
+                    "seed": gen.sampling.seed or 0,
+                }
+                if gen.dtype:
+                    options["dtype"] = gen.dtype
+                if gen.gpu_memory_utilization:
+                    options["gpu_memory_utilization"] = gen.gpu_memory_utilization
+            elif gen.base_url:
+                options = {"base_url": gen.base_url}
+            self.engine = make_engine(gen.engine, gen.model, **options)
+            self.owns_engine = True
+        return self.engine
+
+    def close(self) -> None:
+        """Tear down what this context built."""
+        if self.owns_engine and self.engine is not None:
+            self.engine.teardown()
+            self.engine = None
+        if self.embedder is not None:
+            self.embedder.teardown()
+            self.embedder = None
+
+
+def sampling_spec(recipe: Recipe) -> SamplingSpec:
+    """The recipe's sampling settings as the SamplingSpec stored with (and hashed into) traces."""
+    s = recipe.generation.sampling
+    return SamplingSpec(
+        temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=s.seed, stop=s.stop
+    )
+
+
+# -- problems ---------------------------------------------------------------------------------
+
+
+def ingest_stage(ctx: CurateContext) -> list[str]:
+    """Import the recipe's problems (new ones only); returns its problem ids in id order."""
+    from thresher.storage.ingest import ingest
+
+    p = ctx.recipe.problems
+    name = problem_set_name(ctx.recipe)
+    if p.source.startswith("builtin:"):
+        ingest(ctx.lake, p.source, name=name, n=p.limit or 64, seed=p.seed)
+    else:
+        source = "hub:" + p.source.removeprefix("hf:") if p.source.startswith("hf:") else p.source
+        mapping = dict(p.fields)
+        ingest(ctx.lake, source, name=name, split=p.split, mapping=mapping or None)
+    ids = recipe_problem_ids(ctx.lake, ctx.recipe)
+    if not ids:
+        raise InputError(f"the problem source {p.source!r} gave no problems", field="problems")
+    return ids
+
+
+def problem_batches(problem_ids: list[str], batch_size: int) -> list[list[str]]:
+    """Fixed batches of problems in id order (the unit of generation and commit)."""
+    return [problem_ids[i : i + batch_size] for i in range(0, len(problem_ids), batch_size)]
+
+
+# -- generation -------------------------------------------------------------------------------
+
+
+def generate_stage(ctx: CurateContext, upto: int, mode: str) -> int:
+    """Generate the missing traces of the first `upto` problems in one mode; returns how many.
+
+    Called batch by batch with growing `upto`: earlier batches are already committed, so each
+    call generates exactly one batch, with the same composition as in an uninterrupted run.
+    """
+    from thresher.pipeline.generate import GenerateOptions, generate
+
+    gen = ctx.recipe.generation
+    options = GenerateOptions(
+        problems=problem_set_name(ctx.recipe),
+        n=gen.n,
+        mode=mode,  # type: ignore[arg-type]
+        sampling=sampling_spec(ctx.recipe),
+        prefix_fractions=tuple(gen.prefix_fractions),
+        batch_size=1 << 30,  # one engine call per flow batch: same batch, same texts
+        limit=upto,
+    )
+    report = generate(ctx.lake, ctx.get_engine(), options, progress=ctx.progress)
+    return int(report.generated)
+
+
+# -- labels -----------------------------------------------------------------------------------
+
+
+def verify_stage(ctx: CurateContext) -> int:
+    """Verify every unverified rollout of the recipe's problem set; returns how many."""
+    from thresher.filters.verify.lake import verify_problem_set
+
+    v = ctx.recipe.verify
+    report = verify_problem_set(
+        ctx.lake, problem_set_name(ctx.recipe), workers=v.workers, timeout_s=v.timeout_s
+    )
+    return int(getattr(report, "verified", 0) or 0)
+
+
+def label_stage(ctx: CurateContext) -> int:
+    """Run the recipe's flaw labelers on every verified, unlabelled rollout; returns rows added."""
+    from thresher.filters.flaws.lake import label_problem_set
+
+    labels = ctx.recipe.labels
+    report = label_problem_set(
+        ctx.lake,
+        problem_set_name(ctx.recipe),
+        labelers=list(labels.labelers) or None,
+        judge=labels.judge_model,
+    )
+    return int(getattr(report, "labels", 0) or 0)
+
+
+def _rollouts(ctx: CurateContext, trace_ids: list[str]) -> list[Rollout]:
+    frame = ctx.lake.query(
+        "SELECT * FROM rollouts WHERE list_contains(?, trace_id) ORDER BY trace_id", [trace_ids]
+    )
+    return [Rollout.model_validate(row) for row in frame.to_dicts()]
+
+
+def _problems(ctx: CurateContext, problem_ids: list[str]) -> dict[str, Problem]:
+    frame = ctx.lake.query(
+        "SELECT * FROM problems WHERE list_contains(?, problem_id)", [problem_ids]
+    )
+    return {row["problem_id"]: Problem.model_validate(row) for row in frame.to_dicts()}
+
+
+def provenance_stage(ctx: CurateContext, batch_size: int = 64) -> int:
+    """Score sentences under teacher and student for traces not yet scored; returns traces."""
+    from thresher.pipeline.provenance import (
+        ProvenanceTracer,
+        Role,
+        plain_context,
+        privileged_context,
+    )
+    from thresher.pipeline.scoring import Scorer
+
+    prov = ctx.recipe.provenance
+    if not prov.enabled:
+        return 0
+    gen_model = ctx.recipe.generation.model
+    teacher_model = prov.teacher or gen_model
+    engine = ctx.get_engine() if ctx.recipe.generation.engine == "vllm" else None
+    scorers: dict[str, Scorer] = {}
+
+    def scorer_for(model: str) -> Scorer:
+        if model not in scorers:
+            shared = engine if engine is not None and model == gen_model else None
+            scorers[model] = Scorer(engine=shared, model=model)
+        return scorers[model]
+
+    # The same model as teacher and student only differs by what it sees: the teacher gets the
+    # reference solution (privileged context), the student the plain prompt.
+    teacher_context = privileged_context if teacher_model == prov.student else plain_context
+    tracer = ProvenanceTracer(
+        teacher=Role("teacher", teacher_model, scorer_for(teacher_model), teacher_context),
+        student=Role("student", prov.student, scorer_for(prov.student), plain_context),
+        distilled=(
+            Role("distilled", prov.distilled, scorer_for(prov.distilled), plain_context)
+            if prov.distilled
+            else None
+        ),
+    )
+    problem_ids = recipe_problem_ids(ctx.lake, ctx.recipe)
+    trace_ids = recipe_trace_ids(ctx.lake, ctx.recipe, problem_ids)
+    done = set(
+        ctx.lake.query("SELECT trace_id FROM trace_scores WHERE scorer = ?", [tracer.name])[
+            "trace_id"
+        ].to_list()
+    )
+    todo = [t for t in trace_ids if t not in done]
+    if prov.max_traces is not None:
+        todo = todo[: max(0, prov.max_traces - len(done & set(trace_ids)))]
+    scored = 0
+    for start in range(0, len(todo), batch_size):
+        rollouts = _rollouts(ctx, todo[start : start + batch_size])
+        problems = _problems(ctx, sorted({r.problem_id for r in rollouts}))
+        pairs = [
+            (problems[r.problem_id], r)
+            for r in rollouts
+            if teacher_context is plain_context or problems[r.problem_id].solution
+        ]
+        if not pairs:
+            continue
+        sentences, traces = tracer.trace(pairs)
+        ctx.lake.append("sentence_scores", sentences)
+        ctx.lake.append("trace_scores", traces)  # last: marks these traces done
+        scored += len(traces)
+    return scored
+
+
+# -- dedup and decontamination ----------------------------------------------------------------
+
+
+def embedder_name(recipe: Recipe) -> str:
+    """The embedder name stored with embeddings and dedup rows for this recipe."""
+    from thresher.flows.decisions import _embedder_name
+
+    return _embedder_name(recipe)
+
+
+def dedup_stage(ctx: CurateContext) -> int:
+    """Cluster the recipe's traces (embedding missing ones first); returns assignments added."""
+    from thresher.filters import dedup as dd
+
+    d = ctx.recipe.dedup
+    if not d.enabled:
+        return 0
+    problem_ids = recipe_problem_ids(ctx.lake, ctx.recipe)
+    trace_ids = recipe_trace_ids(ctx.lake, ctx.recipe, problem_ids)
+    if not trace_ids:
+        return 0
+    from thresher.flows.decisions import gather_evidence
+
+    evidence = {e.trace_id: e for e in gather_evidence(ctx.lake, ctx.recipe, trace_ids=trace_ids)}
+    infos = [
+        dd.TraceInfo(
+            trace_id=r.trace_id,
+            problem_id=r.problem_id,
+            text=r.completion or (r.reasoning + r.answer_text),
+            correct=evidence[r.trace_id].correct if r.trace_id in evidence else None,
+            n_flaws=len(evidence[r.trace_id].flaws) if r.trace_id in evidence else 0,
+            divergence=evidence[r.trace_id].divergence if r.trace_id in evidence else None,
+        )
+        for r in _rollouts(ctx, trace_ids)
+    ]
+    if d.method == "exact":
+        rows = dd.exact_clusters(infos)
+        return ctx.lake.append("dedup_assignments", rows)
+    name = embedder_name(ctx.recipe)
+    stored = set(
+        ctx.lake.query(
+            "SELECT trace_id FROM embeddings WHERE embedder = ? AND list_contains(?, trace_id)",
+            [name, trace_ids],
+        )["trace_id"].to_list()
+    )
+    missing = [t for t in infos if t.trace_id not in stored]
+    if missing:
+        if ctx.embedder is None:
+            from thresher.filters.embed import Embedder
+
+            ctx.embedder = Embedder(d.embedder)
+            ctx.embedder.setup()
+        ctx.lake.append("embeddings", dd.embed_traces(missing, ctx.embedder.embed, name))
+    from thresher.schemas import TraceEmbedding
+
+    frame = ctx.lake.query(
+        "SELECT * FROM embeddings WHERE embedder = ? AND list_contains(?, trace_id)",
+        [name, trace_ids],
+    )
+    vectors = dd.vectors_of(
+        [TraceEmbedding.model_validate(r) for r in frame.to_dicts()],
+        [t.trace_id for t in infos],
+    )
+    rows = dd.near_clusters(infos, vectors, d.threshold, name)
+    return ctx.lake.append("dedup_assignments", rows)
+
+
+def decontam_stage(ctx: CurateContext) -> int:
+    """Flag the recipe's problems that overlap the configured benchmarks; returns flags added."""
+    from thresher.filters.decontam import decontaminate, load_benchmark
+
+    dc = ctx.recipe.decontam
+    if not dc.benchmarks:
+        return 0
+    problems = list(_problems(ctx, recipe_problem_ids(ctx.lake, ctx.recipe)).values())
+    items = [item for spec in dc.benchmarks for item in load_benchmark(spec)]
+    return ctx.lake.append("contamination_flags", decontaminate(problems, items, n=dc.ngram))
+
+
+# -- decide, tag, export ----------------------------------------------------------------------
+
+
+def select_stage(ctx: CurateContext, run_id: str) -> SelectionResult:
+    """Decide every trace, record the chain and tag the run's version."""
+    return select_and_tag(ctx.lake, ctx.recipe, run_id=run_id, kind="run")
+
+
+def export_stage(
+    ctx: CurateContext, version: str, out_root: str | Path | None = None
+) -> dict[str, str]:
+    """Write the recipe's export formats of a version; returns format -> directory."""
+    from thresher.flows.export import export_version, push_to_hub, read_export_source
+
+    ex = ctx.recipe.export
+    if not ex.formats:
+        return {}
+    root = Path(out_root or ex.out) / version
+    source = read_export_source(ctx.lake, version)
+    written: dict[str, str] = {}
+    for fmt in ex.formats:
+        result = export_version(
+            ctx.lake, version, fmt, root / fmt, think_style=ex.think_style,
+            shard_rows=ex.shard_rows, source=source,
+        )  # fmt: skip
+        written[fmt] = str(result.out)
+        if ex.push_to_hub:
+            push_to_hub(result.out, f"{ex.push_to_hub}-{fmt}", private=ex.private)
+    return written
+
+
+StageFn = Callable[..., Any]
