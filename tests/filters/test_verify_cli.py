@@ -39,9 +39,7 @@ def test_verify_jsonl_contract(tmp_path: Path) -> None:
         {"kind": "math", "gold": "1", "response": "1"},
     ]
     src = tmp_path / "in.jsonl"
-    src.write_text(
-        "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n\n"
-    )
+    src.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n\n")
     out = tmp_path / "out.jsonl"
     proc = _thresher("verify", str(src), "-o", str(out), "--workers", "1", "--timeout", "10")
     assert proc.returncode == 0, proc.stderr
@@ -53,7 +51,17 @@ def test_verify_jsonl_contract(tmp_path: Path) -> None:
         "ok", "invalid_input", "ok", "ok", "ok", "invalid_input", "invalid_input", "ok",
         "invalid_input",
     ]  # fmt: skip
-    assert [row["correct"] for row in rows] == [True, None, True, False, True, None, None, True, None]
+    assert [row["correct"] for row in rows] == [
+        True,
+        None,
+        True,
+        False,
+        True,
+        None,
+        None,
+        True,
+        None,
+    ]
     assert rows[0]["verifier"] == "math_v1" and rows[7]["verifier"] == "code_v1"
     assert "line 2" in rows[1]["reason"]
     assert "kind" in rows[5]["reason"] and "gold" in rows[6]["reason"] and "id" in rows[8]["reason"]
@@ -67,7 +75,9 @@ def test_unreadable_input_is_a_clear_error(tmp_path: Path) -> None:
     folder = _thresher("verify", str(tmp_path))
     assert folder.returncode == 2 and "directory" in folder.stderr
     binary = tmp_path / "bin.jsonl"
-    binary.write_bytes(b'\xff\xfe\x00garbage\n{"id": 1, "kind": "exact", "gold": "a", "response": "a"}\n')
+    binary.write_bytes(
+        b'\xff\xfe\x00garbage\n{"id": 1, "kind": "exact", "gold": "a", "response": "a"}\n'
+    )
     bad = _thresher("verify", str(binary))
     assert bad.returncode == 0, bad.stderr
     rows = [json.loads(line) for line in bad.stdout.splitlines()]

@@ -35,7 +35,9 @@ def pool() -> Iterator[VerifyPool]:
         ("import os\nos.kill(os.getppid(), 9)\nprint(int(input()) * 2)", DOUBLE, "ok", True),
     ],
 )
-def test_code_statuses(pool: VerifyPool, body: str, tests: object, status: str, correct: object) -> None:
+def test_code_statuses(
+    pool: VerifyPool, body: str, tests: object, status: str, correct: object
+) -> None:
     [(name, out)] = verify_items([_code(body, tests)], pool=pool, timeout_s=2.0)
     assert name == "code_v1"
     assert (out.status, out.correct) == (status, correct), out

@@ -22,7 +22,11 @@ from thresher.filters.verify.numeric import compare_plain, parse_plain_number
         ("Step 1 ... so she has **15** apples", "15", "bold"),
         ("We compute $3+4=7$ and so $7$", "7", "inline_math"),
         ("42", "42", "whole_response"),
-        ("After all the steps she ends up with 42 apples in total, which is nice", "42", "last_number"),
+        (
+            "After all the steps she ends up with 42 apples in total, which is nice",
+            "42",
+            "last_number",
+        ),
         ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}", "boxed"),
     ],
 )

@@ -34,6 +34,7 @@ from thresher.schemas.labels import (
 )
 from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
 from thresher.schemas.quarantine import QuarantineRow
+from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
 from thresher.schemas.scores import ContaminationFlag, TraceEmbedding, TraceScore
 from thresher.schemas.version import DatasetVersion
@@ -55,6 +56,8 @@ __all__ = [
     "ModelInfo",
     "NotFoundError",
     "Problem",
+    "ProblemStats",
+    "Difficulty",
     "ProblemKind",
     "ProvenanceCategory",
     "QualityIndicators",

@@ -21,6 +21,7 @@ from thresher.schemas import (
 )
 from thresher.schemas.errors import NotFoundError
 from thresher.schemas.recipe import RecipeRecord
+from thresher.schemas.stats import ProblemStats
 
 __all__ = ["TableSpec", "TABLES", "table_spec"]
 
@@ -80,6 +81,12 @@ TABLES: list[TableSpec] = [
         "0012_create_contamination_flags",
     ),
     TableSpec("recipes", RecipeRecord, ("recipe_hash",), "0013_create_recipes"),
+    TableSpec(
+        "problem_stats",
+        ProblemStats,
+        ("problem_id", "verifier", "n_samples", "n_checked", "n_correct"),
+        "0015_create_problem_stats",
+    ),
 ]
 
 

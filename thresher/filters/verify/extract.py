@@ -13,6 +13,7 @@ __all__ = [
     "Extraction",
     "answer_section",
     "last_boxed",
+    "all_boxed",
     "extract_answer",
     "extract_code",
     "strip_math",
@@ -76,6 +77,20 @@ def last_boxed(text: str) -> str | None:
         if end is not None:
             return text[brace + 1 : end + starts[0]].strip()
     return None
+
+
+def all_boxed(text: str) -> list[str]:
+    """Contents of every complete ``\\boxed{…}``, in order."""
+    starts = [m.end() - 1 for m in _BOXED.finditer(text)]
+    if not starts:
+        return []
+    pairs = _closing_braces(text[starts[0] :])
+    out = []
+    for brace in starts:
+        end = pairs.get(brace - starts[0])
+        if end is not None:
+            out.append(text[brace + 1 : end + starts[0]].strip())
+    return out
 
 
 def strip_math(text: str) -> str:

@@ -39,6 +39,11 @@ def math_verify_equal(gold: str, answer: str) -> tuple[bool, str]:
     return bool(verify(list(g), list(a), timeout_seconds=None)), "math_verify"
 
 
+def _mathy(text: str) -> bool:
+    """Whether a bare short response looks like an answer (a number, LaTeX, or a symbol)."""
+    return any(ch.isdigit() or ch in "\\^=+-*/{}()[]" for ch in text) or len(text.strip()) <= 3
+
+
 def _norm(text: str) -> str:
     return "".join(text.split()).lower()
 
@@ -54,6 +59,8 @@ class MathVerifier:
         if item.gold is None or not str(item.gold).strip():
             return Outcome("invalid_input", reason="missing gold answer"), None, ""
         found = extract_answer(item.response)
+        if found.text is not None and found.method == "whole_response" and not _mathy(found.text):
+            return Outcome("no_answer", reason="no final answer (prose only)"), None, ""
         if found.text is None:
             return Outcome("no_answer", reason=f"no final answer ({found.method})"), None, ""
         if len(found.text) > _MAX_ANSWER_CHARS:

@@ -1,0 +1,105 @@
+"""`--problems NAME`: verify unverified rollouts in a lake, store stats, label verified ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from thresher.filters.flaws.lake import label_problem_set
+from thresher.filters.verify.lake import verify_problem_set
+from thresher.schemas import Problem, Rollout
+from thresher.schemas.errors import NotFoundError
+from thresher.storage import Lake
+
+RESPONSES = {
+    # problem answer -> responses (sampled traces)
+    "42": ["17 + 25 = 42. \\boxed{42}", "17 + 25 = 32... \\boxed{42}", "\\boxed{41}", "no idea"],
+    "7": ["3 + 4 = 7, so \\boxed{7}", "3 + 4 = 7. \\boxed{7}"],
+    "9": ["\\boxed{8}", "2 * 4 = 8 so \\boxed{8}"],
+}
+
+
+def _fill(lake: Lake) -> list[Rollout]:
+    problems = [
+        Problem(source="tiny", question=f"What is {answer}?", answer=answer) for answer in RESPONSES
+    ]
+    other = Problem(source="other", question="1+1?", answer="2")
+    lake.append("problems", [*problems, other])
+    rollouts = []
+    for problem in problems:
+        for i, text in enumerate(RESPONSES[problem.answer or ""]):
+            rollouts.append(
+                Rollout(
+                    problem_id=problem.problem_id, model="m", engine="vllm", prompt="p",
+                    completion=text, sample_index=i, finish_reason="stop",
+                )
+            )  # fmt: skip
+    lake.append("rollouts", rollouts)
+    return rollouts
+
+
+def test_verify_then_label_problem_set(tmp_path: Path) -> None:
+    with Lake.open(tmp_path / "lake") as lake:
+        _fill(lake)
+        report = verify_problem_set(lake, "tiny", workers=1, timeout_s=10)
+        assert report.verified == 8
+        assert report.by_status == {"ok": 7, "no_answer": 1}
+        assert report.correct == 4
+        verdicts = lake.sql("SELECT status, correct FROM verdicts")
+        assert verdicts.height == 8
+        stats = lake.sql(
+            "SELECT p.answer, s.n_samples, s.n_checked, s.n_correct, s.pass_rate, s.difficulty, "
+            "s.pass_at_k FROM problem_stats s JOIN problems p USING (problem_id) ORDER BY p.answer"
+        ).to_dicts()
+        assert [(s["answer"], s["n_checked"], s["n_correct"], s["difficulty"]) for s in stats] == [
+            ("42", 3, 2, "medium"), ("7", 2, 2, "trivial"), ("9", 2, 0, "unsolved"),
+        ]  # fmt: skip
+        first = stats[0]
+        assert first["pass_rate"] == pytest.approx(2 / 3)
+        assert dict(first["pass_at_k"])["2"] == pytest.approx(1.0)
+
+        again = verify_problem_set(lake, "tiny", workers=1)
+        assert again.verified == 0 and again.stats_rows == 0
+
+        labels = label_problem_set(lake, "tiny")
+        assert labels.traces == 8
+        assert labels.classes["flawed_positive"] == 1
+        assert labels.classes["clean"] == 3
+        flawed = lake.sql(
+            "SELECT DISTINCT l.trace_id FROM flaw_labels l JOIN verdicts v USING (trace_id) "
+            "WHERE v.correct AND l.severity = 'error'"
+        )
+        assert flawed.height == 1
+        assert label_problem_set(lake, "tiny").labels == 0  # idempotent
+
+        with pytest.raises(NotFoundError, match="tiny"):
+            verify_problem_set(lake, "nope")
+
+
+def test_cli_problems_path(tmp_path: Path) -> None:
+    location = tmp_path / "lake"
+    with Lake.open(location) as lake:
+        _fill(lake)
+    env = {**os.environ, "THRESHER_LAKE": str(location)}
+    run = [sys.executable, "-m", "thresher.cli"]
+    verify = subprocess.run([*run, "verify", "--problems", "tiny", "--workers", "1"],
+                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert "verified 8 rollouts" in verify.stderr
+    label = subprocess.run([*run, "label", "--problems", "tiny"],
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert label.returncode == 0, label.stderr
+    assert "flawed_positive 1" in label.stderr
+    sql = subprocess.run([*run, "sql", "SELECT difficulty FROM problem_stats ORDER BY 1",
+                          "--format", "json"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert [json.loads(x)["difficulty"] for x in sql.stdout.splitlines()] == [
+        "medium", "trivial", "unsolved",
+    ]  # fmt: skip
+    missing = subprocess.run([*run, "verify", "--problems", "nope"],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert missing.returncode == 2 and "known problem sets" in missing.stderr

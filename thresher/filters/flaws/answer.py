@@ -1,0 +1,116 @@
+"""``answer_trace_mismatch_v1`` and ``unsupported_answer_v1``: the final answer vs its reasoning."""
+
+from __future__ import annotations
+
+import re
+
+from thresher.filters.flaws.types import Trace, make_label
+from thresher.filters.verify.numeric import parse_plain_number
+from thresher.schemas import FlawLabel
+
+__all__ = ["AnswerTraceMismatch", "UnsupportedAnswer", "reasoning_part"]
+
+_RESULT = re.compile(
+    r"=\s*+\$?(-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.]*[A-Za-z^(])"
+)
+_NUMBERS = re.compile(r"-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?")
+_GUESS = re.compile(
+    r"\b(?:i(?:'ll| will)? guess|my (?:best )?guess|just guess|guessing|let'?s just say|"
+    r"let'?s say it'?s|random(?:ly)? (?:pick|choose|guess))\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(?:probably|i'?m not sure|not sure|i think maybe|maybe it'?s)\b", re.IGNORECASE
+)
+_DERIVATION = re.compile(
+    r"[=+×÷*/]|\d\s*-\s*\d|\b(?:because|since|therefore|so|thus|hence)\b", re.I
+)
+_FINAL_MARK = re.compile(r"\\boxed|final answer|the answer is|answer\s*[:：]", re.IGNORECASE)
+
+
+def reasoning_part(trace: Trace) -> tuple[str, int]:
+    """The reasoning before the final answer (think block, or text before the answer mark)."""
+    text = trace.response
+    close = text.rfind("</think>")
+    if close >= 0:
+        return text[:close], 0
+    marks = list(_FINAL_MARK.finditer(text))
+    if marks:
+        return text[: marks[-1].start()], 0
+    return text, 0
+
+
+class AnswerTraceMismatch:
+    """The value the reasoning concludes (its last ``= N`` result) differs from the final
+    answer, and the final answer appears nowhere in the reasoning's closing lines (error)."""
+
+    name = "answer_trace_mismatch_v1"
+
+    def label(self, trace: Trace) -> list[FlawLabel]:
+        """At most one label: the reasoning's last result against the final answer."""
+        final = trace.final.text
+        if final is None:
+            return []
+        answer = parse_plain_number(final)
+        if answer is None:
+            return []
+        reasoning, _ = reasoning_part(trace)
+        last = None
+        for m in _RESULT.finditer(reasoning[-4000:]):
+            last = m
+        if last is None:
+            return []
+        offset = max(0, len(reasoning) - 4000)
+        concluded = parse_plain_number(last.group(1))
+        if concluded is None or concluded == answer:
+            return []
+        closing = reasoning[max(0, offset + last.start() - 200) :]
+        mentioned = {parse_plain_number(n) for n in _NUMBERS.findall(closing)}
+        if answer in mentioned:
+            return []  # e.g. a check "6 * 2 = 12" after concluding 6
+        start = offset + last.start()
+        return [
+            make_label(
+                self.name, trace, "answer_trace_mismatch", "error",
+                f"reasoning concludes {last.group(1)}, final answer is {final}",
+                start, offset + last.end(),
+                critique=f"the last computed result {last.group(1)} is not the answer {final}",
+            )
+        ]  # fmt: skip
+
+
+class UnsupportedAnswer:
+    """A final answer announced as a guess ("I guess", "let's just say": error; "probably",
+    "not sure": warning), or given with no derivation at all (error)."""
+
+    name = "unsupported_answer_v1"
+
+    def label(self, trace: Trace) -> list[FlawLabel]:
+        """Guess cues near the answer, or a bare answer."""
+        if trace.final.text is None:
+            return []
+        text = trace.response
+        labels = []
+        for pattern, severity in ((_GUESS, "error"), (_HEDGE, "warning")):
+            hit = None
+            for m in pattern.finditer(text):
+                hit = m
+            if hit is not None:
+                labels.append(
+                    make_label(
+                        self.name, trace, "guessed_answer", severity,
+                        text[max(0, hit.start() - 60) : hit.end() + 60].strip(),
+                        hit.start(), hit.end(),
+                    )
+                )  # fmt: skip
+                break
+        reasoning, _ = reasoning_part(trace)
+        body = reasoning.replace("<think>", "").strip()
+        if len(body) < 40 and not _DERIVATION.search(body):
+            labels.append(
+                make_label(
+                    self.name, trace, "no_derivation", "error",
+                    text[:200], 0, min(len(text), 200), step=0,
+                )
+            )  # fmt: skip
+        return labels

@@ -1,0 +1,47 @@
+"""Flaw labelers by versioned name; the rule-based set runs by default, the judge on request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from thresher.filters.flaws.answer import AnswerTraceMismatch, UnsupportedAnswer
+from thresher.filters.flaws.arith import ArithStepCheck
+from thresher.filters.flaws.judge import JudgeLabeler
+from thresher.filters.flaws.repetition import RepetitionLoop
+from thresher.filters.flaws.structure import FormatCheck, Truncated
+from thresher.filters.flaws.types import Labeler
+from thresher.schemas.errors import NotFoundError
+
+__all__ = ["LABELERS", "RULE_LABELERS", "get_labeler", "rule_labelers", "describe"]
+
+LABELERS: dict[str, Callable[[], Labeler]] = {
+    "arith_step_check_v1": ArithStepCheck,
+    "answer_trace_mismatch_v1": AnswerTraceMismatch,
+    "unsupported_answer_v1": UnsupportedAnswer,
+    "repetition_loop_v1": RepetitionLoop,
+    "truncated_v1": Truncated,
+    "format_v1": FormatCheck,
+    "judge_v1": JudgeLabeler,
+}
+RULE_LABELERS = tuple(name for name in LABELERS if name != "judge_v1")
+
+
+def get_labeler(name: str) -> Labeler:
+    """The labeler registered under ``name``; unknown names list the known ones."""
+    factory = LABELERS.get(name)
+    if factory is None:
+        raise NotFoundError(
+            f"unknown labeler {name!r}; known labelers: {', '.join(sorted(LABELERS))}"
+        )
+    return factory()
+
+
+def rule_labelers(names: list[str] | None = None) -> list[Labeler]:
+    """The named rule labelers (all of them by default; the judge is built separately)."""
+    chosen = names or list(RULE_LABELERS)
+    return [get_labeler(n) for n in chosen if n != "judge_v1"]
+
+
+def describe() -> dict[str, str]:
+    """Each registered labeler's name and the meaning from its docstring."""
+    return {name: " ".join((cls.__doc__ or "").split()) for name, cls in LABELERS.items()}  # type: ignore[attr-defined]

@@ -1,0 +1,68 @@
+"""``repetition_loop_v1``: the trace repeats itself (a decoding loop)."""
+
+from __future__ import annotations
+
+import re
+
+from thresher.filters.flaws.types import Trace, make_label
+from thresher.schemas import FlawLabel
+
+__all__ = ["RepetitionLoop"]
+
+_SENTENCES = re.compile(r"[^.!?\n]{12,400}[.!?\n]")
+_MIN_REPEATS = 4
+_TAIL = 1200
+
+
+def _tail_period(text: str) -> tuple[int, int] | None:
+    """(period, repeats) when the text ends in >= 4 copies of one unit of 4..300 chars."""
+    tail = text[-_TAIL:]
+    n = len(tail)
+    for period in range(4, min(301, n // _MIN_REPEATS + 1)):
+        span = period * _MIN_REPEATS
+        if tail[n - span + period :] == tail[n - span : n - period]:
+            repeats = _MIN_REPEATS
+            while (
+                span + period <= n
+                and tail[n - span - period : n - span] == tail[n - span : n - span + period]
+            ):
+                span += period
+                repeats += 1
+            return period, repeats
+    return None
+
+
+class RepetitionLoop:
+    """The same sentence (>= 12 chars) occurs 4+ times, or the trace ends in 4+ copies of one
+    unit: a decoding loop (error)."""
+
+    name = "repetition_loop_v1"
+
+    def label(self, trace: Trace) -> list[FlawLabel]:
+        """At most one label, at the first repeated occurrence."""
+        text = trace.response
+        seen: dict[str, tuple[int, int]] = {}
+        for m in _SENTENCES.finditer(text):
+            key = " ".join(m.group(0).lower().split())
+            first, count = seen.get(key, (m.start(), 0))
+            seen[key] = (first, count + 1)
+            if count + 1 == _MIN_REPEATS:
+                return [
+                    make_label(
+                        self.name, trace, "repetition_loop", "error",
+                        f"repeated {_MIN_REPEATS}+ times: {m.group(0).strip()[:200]}",
+                        first, m.end(),
+                    )
+                ]  # fmt: skip
+        found = _tail_period(text)
+        if found:
+            period, repeats = found
+            start = len(text) - period * repeats
+            return [
+                make_label(
+                    self.name, trace, "repetition_loop", "error",
+                    f"ends in {repeats} copies of: {text[-period:][:200]!r}",
+                    start, len(text),
+                )
+            ]  # fmt: skip
+        return []

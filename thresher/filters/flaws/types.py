@@ -1,0 +1,83 @@
+"""What a labeler reads and the contract every labeler follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+from thresher.filters.verify.extract import Extraction, answer_section, extract_answer
+from thresher.schemas import FlawLabel
+
+__all__ = ["Trace", "Labeler", "make_label"]
+
+
+@dataclass
+class Trace:
+    """One trace to label: the response text and what is known about it."""
+
+    trace_id: str
+    response: str
+    question: str = ""
+    gold: str | None = None
+    finish_reason: str = ""
+    kind: str = "math"
+    _steps: list[tuple[int, int]] | None = field(default=None, repr=False)
+
+    @cached_property
+    def final(self) -> Extraction:
+        """The final answer as the math verifier's front-end extracts it."""
+        return extract_answer(self.response)
+
+    @cached_property
+    def section(self) -> tuple[str | None, str]:
+        """The answer section (after ``</think>``) and how it was found."""
+        return answer_section(self.response)
+
+    def step_of(self, char: int) -> int:
+        """Index of the step (sentence/line segment) containing a character offset."""
+        if self._steps is None:
+            from thresher.pipeline.segment import segment
+
+            self._steps = [(s.start, s.end) for s in segment(self.response)]
+        for i, (_, end) in enumerate(self._steps):
+            if char < end:
+                return i
+        return max(0, len(self._steps) - 1)
+
+
+class Labeler(Protocol):
+    """A flaw labeler: finds flaws and describes them; it never decides keep or drop."""
+
+    name: str
+
+    def label(self, trace: Trace) -> list[FlawLabel]:
+        """Every flaw of this labeler's kind found in the trace."""
+        ...
+
+
+def make_label(
+    labeler: str,
+    trace: Trace,
+    flaw_type: str,
+    severity: str,
+    evidence: str,
+    start: int | None = None,
+    end: int | None = None,
+    critique: str | None = None,
+    step: int | None = None,
+) -> FlawLabel:
+    """A FlawLabel with its step derived from the character span."""
+    if step is None and start is not None:
+        step = trace.step_of(start)
+    return FlawLabel(
+        trace_id=trace.trace_id,
+        labeler=labeler,
+        flaw_type=flaw_type,
+        severity=severity,  # type: ignore[arg-type]
+        step=step,
+        evidence=evidence[:500],
+        char_start=start,
+        char_end=end,
+        critique=critique,
+    )
