@@ -370,5 +370,125 @@ def schedule(
     schedule_command(recipe, cron, name, timezone, lake, console=console)
 
 
+# -- provenance, dedup, decontamination ----------------------------------------------------------
+
+
+@app.command()
+def provenance(
+    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    student: Annotated[
+        str, typer.Option("--student", help="Student model (embedded name, local dir or Hub id).")
+    ] = "smollm2-135m-instruct",
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher",
+            help="Teacher model; omitted (or equal to --student): the student model sees the "
+            "reference solution and plays the teacher (privileged).",
+        ),
+    ] = None,
+    distilled: Annotated[
+        str | None, typer.Option("--distilled", help="Distilled student (enables 'boosted').")
+    ] = None,
+    likely: Annotated[
+        float, typer.Option("--likely", help="Mean token log-prob at which a role finds a sentence likely.")
+    ] = -1.0,
+    gap: Annotated[
+        float, typer.Option("--gap", help="Lead in log-prob a role needs to own a sentence.")
+    ] = 0.5,
+    boost: Annotated[
+        float, typer.Option("--boost", help="Distilled minus student log-prob that means 'boosted'.")
+    ] = 0.5,
+    limit: Annotated[int | None, typer.Option("--limit", help="Score at most this many traces.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Traces per lake commit.")] = 32,
+    dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
+    max_model_len: Annotated[
+        int | None, typer.Option("--max-model-len", help="vllm: context length.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Trace where each sentence came from and store per-trace teacher-student divergence."""
+    from thresher.pipeline.provenance_cmd import provenance_command
+
+    provenance_command(
+        lake=lake, problems=problems, teacher=teacher, student=student, distilled=distilled,
+        likely=likely, gap=gap, boost=boost, limit=limit, batch_size=batch_size, dtype=dtype,
+        max_model_len=max_model_len, as_json=as_json, console=console,
+    )  # fmt: skip
+
+
+@app.command()
+def dedup(
+    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Cosine similarity at which traces are duplicates.")
+    ] = 0.95,
+    embedder: Annotated[
+        str,
+        typer.Option("--embedder", help="sentence-transformers model (default: embedded MiniLM)."),
+    ] = "all-minilm-l6-v2",
+    backend: Annotated[str, typer.Option("--backend", help="torch or int8 (CPU).")] = "torch",
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
+    ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="Representative policy: correct_unflawed_shortest_v1 or "
+            "correct_unflawed_divergence_v1.",
+        ),
+    ] = "correct_unflawed_shortest_v1",
+    scope: Annotated[
+        str, typer.Option("--scope", help="problem (compare within a problem) or global.")
+    ] = "problem",
+    exact_only: Annotated[
+        bool, typer.Option("--exact-only", help="Only exact (normalised-text) duplicates.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Cluster exact and near-duplicate traces (embeddings + FAISS); labels only."""
+    from thresher.filters.dedup_cmd import dedup_command
+
+    dedup_command(
+        lake=lake, problems=problems, threshold=threshold, embedder=embedder, backend=backend,
+        device=device, policy=policy, scope=scope, exact_only=exact_only, as_json=as_json,
+        console=console,
+    )  # fmt: skip
+
+
+@app.command()
+def decontaminate(
+    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    benchmark: Annotated[
+        list[str],
+        typer.Option(
+            "--benchmark",
+            "-b",
+            help="Benchmark set: .jsonl/.json/.parquet/.csv/.txt file, saved dataset folder, or "
+            "hf:NAME[:CONFIG][@SPLIT] (repeatable).",
+        ),
+    ],
+    n: Annotated[int, typer.Option("--n", help="n-gram length in words.")] = 13,
+    field_name: Annotated[
+        str | None, typer.Option("--field", help="Benchmark text column (default: auto-detect).")
+    ] = None,
+    min_overlap: Annotated[
+        float, typer.Option("--min-overlap", help="Least share of a problem's n-grams to flag.")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Flag problems whose text overlaps benchmark items by word n-grams."""
+    from thresher.filters.dedup_cmd import decontaminate_command
+
+    decontaminate_command(
+        lake=lake, problems=problems, benchmarks=benchmark, n=n, field_name=field_name,
+        min_overlap=min_overlap, as_json=as_json, console=console,
+    )  # fmt: skip
+
+
 if __name__ == "__main__":
     main()

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from thresher.pipeline.prompts import on_policy_messages, privileged_messages
 from thresher.pipeline.provenance import (
     ProvenanceThresholds,
     ProvenanceTracer,
     Role,
     categorize,
+    plain_context,
     privileged_context,
     summarize_trace,
 )
@@ -111,29 +113,50 @@ def test_empty_trace_summary_has_no_divergence() -> None:
     assert summary.divergence is None and summary.teacher_logprob is None
 
 
-def _problem(solution: str | None) -> Problem:
-    return Problem(source="t", question="What is 2 + 3?", answer="5", solution=solution)
+def _problem(solution: str | None, answer: str | None = "5") -> Problem:
+    return Problem(source="t", question="What is 2 + 3?", answer=answer, solution=solution)
 
 
-def test_privileged_context_inserts_solution_after_question() -> None:
-    p = _problem("2 + 3 = 5, so the answer is 5.")
-    r = Rollout(
+def _rollout(p: Problem, user: str, mode: str = "on_policy") -> Rollout:
+    return Rollout(
         problem_id=p.problem_id,
         model="m",
         engine="vllm",
-        prompt="<|user|>What is 2 + 3?<|end|><|assistant|>",
+        mode=mode,  # type: ignore[arg-type]
+        conditioned_on_ground_truth=mode == "privileged",
+        prompt=f"<|user|>{user}<|end|><|assistant|>",
     )
+
+
+def test_privileged_context_is_the_privileged_prompt_under_the_same_template() -> None:
+    p = _problem("2 + 3 = 5, so the answer is 5.")
+    plain_user = on_policy_messages(p)[0][1]
+    privileged_user = privileged_messages(p)[0][1]  # type: ignore[index]
+    r = _rollout(p, plain_user)
+    assert plain_context(p, r) == r.prompt
     ctx = privileged_context(p, r)
-    assert ctx.startswith("<|user|>What is 2 + 3?")
+    assert ctx == f"<|user|>{privileged_user}<|end|><|assistant|>"
     assert "2 + 3 = 5, so the answer is 5." in ctx
-    assert ctx.endswith("<|end|><|assistant|>")
+    # A trace generated with the solution in view: the student must not see it.
+    teacher_made = _rollout(p, privileged_user, mode="privileged")
+    assert plain_context(p, teacher_made) == r.prompt
+    assert privileged_context(p, teacher_made) == ctx
 
 
-def test_privileged_context_needs_a_solution() -> None:
-    p = _problem(None)
-    r = Rollout(problem_id=p.problem_id, model="m", engine="vllm", prompt="q")
-    with pytest.raises(InputError, match="no reference solution"):
-        privileged_context(p, r)
+def test_privileged_context_for_a_foreign_prompt_puts_the_reference_after_the_question() -> None:
+    p = _problem("2 + 3 = 5.")
+    r = _rollout(p, "Q: What is 2 + 3? Think.")
+    ctx = privileged_context(p, r)
+    assert ctx.startswith("<|user|>Q: What is 2 + 3?")
+    assert ctx.index("2 + 3 = 5.") < ctx.index(" Think.")
+
+
+def test_privileged_context_needs_a_solution_or_answer() -> None:
+    only_answer = _problem(None)
+    assert "The final answer is 5." in privileged_context(only_answer, _rollout(only_answer, "x"))
+    p = _problem(None, answer=None)
+    with pytest.raises(InputError, match="no reference solution or answer"):
+        privileged_context(p, _rollout(p, "q"))
 
 
 def test_trace_rejects_mismatched_problem() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from thresher.pipeline.divergence import trace_divergence
+from thresher.pipeline.prompts import on_policy_messages, privileged_messages
 from thresher.pipeline.segment import Segment, segment
 from thresher.schemas import Problem, ProvenanceCategory, Rollout, SentenceScore, TraceScore
 from thresher.schemas.errors import InputError
@@ -92,29 +93,43 @@ def trace_text(rollout: Rollout) -> str:
     return rollout.completion or (rollout.reasoning + rollout.answer_text)
 
 
+def _user_texts(problem: Problem) -> tuple[str, str | None]:
+    plain = on_policy_messages(problem)[-1][1]
+    privileged = privileged_messages(problem)
+    return plain, privileged[-1][1] if privileged else None
+
+
 def plain_context(problem: Problem, rollout: Rollout) -> str:
-    """The context a student sees: the prompt the trace was generated from."""
-    return rollout.prompt or f"Question: {problem.question}\nAnswer: "
-
-
-_PRIVILEGED_NOTE = "\n\nA reference solution (for checking your reasoning):\n{solution}\n"
+    """The context a student sees: the trace's own prompt, any reference solution taken out."""
+    plain, privileged = _user_texts(problem)
+    if not rollout.prompt:
+        return plain + "\n\n"
+    if privileged and privileged in rollout.prompt:
+        return rollout.prompt.replace(privileged, plain)
+    return rollout.prompt
 
 
 def privileged_context(problem: Problem, rollout: Rollout) -> str:
-    """The student's context with the problem's reference solution added after the question."""
-    if not problem.solution:
+    """The trace's prompt with the problem's reference solution in it (the privileged teacher),
+    worded as the privileged rollout prompt and under the same chat template."""
+    plain, privileged = _user_texts(problem)
+    if privileged is None:
         raise InputError(
-            f"problem {problem.problem_id} has no reference solution for the privileged teacher",
+            f"problem {problem.problem_id} has no reference solution or answer for the "
+            "privileged teacher",
             field="solution",
             hint="import solutions with the problems, or give a separate --teacher model",
         )
     base = plain_context(problem, rollout)
-    note = _PRIVILEGED_NOTE.format(solution=problem.solution)
+    if plain in base:
+        return base.replace(plain, privileged)
+    # A prompt made elsewhere: put the reference right after the question.
+    reference = privileged[len(problem.question) :]
     at = base.rfind(problem.question)
     if at < 0:
-        return note.lstrip() + "\n" + base
+        return privileged + "\n\n" + base
     cut = at + len(problem.question)
-    return base[:cut] + note + base[cut:]
+    return base[:cut] + reference + base[cut:]
 
 
 @dataclass(frozen=True)
