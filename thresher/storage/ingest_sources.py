@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -165,10 +166,13 @@ def _csv(
 ) -> Iterator[tuple[list[RawRow], int]]:
     batch: list[RawRow] = []
     rows = 0
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+    with path.open("rb") as binary:
+        handle = io.TextIOWrapper(
+            binary, encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
         reader = csv.reader(handle, strict=True)
         next(reader)
-        start, done = reader.line_num + 1, handle.buffer.tell()
+        start, done = reader.line_num + 1, binary.tell()
         while True:
             try:
                 cells = next(reader)
@@ -184,7 +188,7 @@ def _csv(
                 batch.append(_csv_row(f"{display}:{start}", header, cells))
             start = reader.line_num + 1
             if len(batch) >= batch_size:
-                now = handle.buffer.tell()
+                now = binary.tell()
                 yield batch, now - done
                 batch, done = [], now
     if rows == 0 and not batch:
