@@ -22,6 +22,7 @@ from thresher.schemas.decision import (
     verify_chain,
 )
 from thresher.schemas.errors import InputError, NotFoundError, ThresherError
+from thresher.schemas.generation import GenerationSkip
 from thresher.schemas.ids import canonical_json, content_id, sha256_hex
 from thresher.schemas.labels import (
     DedupAssignment,
@@ -44,6 +45,7 @@ __all__ = [
     "ChainReport",
     "ContaminationFlag",
     "DatasetVersion",
+    "GenerationSkip",
     "DecisionBoundary",
     "DecisionContext",
     "DecisionEvent",

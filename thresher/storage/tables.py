@@ -10,6 +10,7 @@ from thresher.schemas import (
     DecisionEvent,
     DedupAssignment,
     FlawLabel,
+    GenerationSkip,
     Problem,
     QuarantineRow,
     Record,
@@ -81,6 +82,12 @@ TABLES: list[TableSpec] = [
         "0012_create_contamination_flags",
     ),
     TableSpec("recipes", RecipeRecord, ("recipe_hash",), "0013_create_recipes"),
+    TableSpec(
+        "generation_skips",
+        GenerationSkip,
+        ("trace_id", "reason"),
+        "0014_create_generation_skips",
+    ),
     TableSpec(
         "problem_stats",
         ProblemStats,

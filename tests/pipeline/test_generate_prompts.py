@@ -1,0 +1,78 @@
+"""Prompts, prefixes, reasoning/answer split and option validation (no engine needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from thresher.pipeline.generate import GenerateOptions, plan_traces, sample_seed
+from thresher.pipeline.generate_cmd import parse_fractions
+from thresher.pipeline.prompts import (
+    on_policy_messages,
+    prefix_cut,
+    privileged_messages,
+    sentence_ends,
+)
+from thresher.pipeline.split import SplitMarkers, split_reasoning
+from thresher.schemas import InputError, Problem, SamplingSpec, trace_id_for
+
+P = Problem(source="s", question="What is 2 + 2?", answer="4", solution="2 + 2 = 4.")
+
+
+def test_split_think_markers_truncation_and_plain_text():
+    assert split_reasoning("<think>add 2 and 2</think>\nThe answer is 4.") == (
+        "add 2 and 2",
+        "The answer is 4.",
+    )
+    # the template already opened <think>; only the end marker is in the completion
+    assert split_reasoning("add them</think>4") == ("add them", "4")
+    assert split_reasoning("<think>still thinking when cut") == ("still thinking when cut", "")
+    plain = "2 + 2 = 4.\nFinal answer: 4\n"
+    assert split_reasoning(plain) == (plain.strip(), "Final answer: 4")
+    assert split_reasoning("one\ntwo\n\n")[1] == "two"
+    custom = SplitMarkers(think_start="[R]", think_end="[/R]", answer_prefixes=())
+    assert split_reasoning("[R]why[/R] so", custom) == ("why", "so")
+
+
+def test_prefix_cut_takes_whole_sentences():
+    text = "First we add. Then we carry the one. Finally we write 4."
+    assert sentence_ends(text)[-1] == len(text)
+    assert prefix_cut(text, 0.1) == "First we add."
+    assert prefix_cut(text, 0.5) == "First we add. Then we carry the one."
+    assert prefix_cut(text, 0.99) == text
+    assert prefix_cut("", 0.5) == ""
+
+
+def test_privileged_prompt_holds_the_reference_and_on_policy_does_not():
+    assert "2 + 2 = 4." in privileged_messages(P)[0][1]
+    assert "2 + 2 = 4." not in on_policy_messages(P)[0][1]
+    only_answer = Problem(source="s", question="q?", answer="7")
+    assert "The final answer is 7." in privileged_messages(only_answer)[0][1]
+    assert privileged_messages(Problem(source="s", question="q?", kind="exact")) is None
+
+
+def test_plan_ids_are_content_ids_and_seeds_per_trace():
+    opts = GenerateOptions("s", n=2, sampling=SamplingSpec(seed=3))
+    planned, skips = plan_traces([P], opts, "m", "rev", "vllm")
+    assert not skips and [p.sample_index for p in planned] == [0, 1]
+    for p in planned:
+        assert p.trace_id == trace_id_for(
+            P.problem_id, "m", "rev", opts.sampling, "on_policy", None, None, p.sample_index
+        )
+        assert p.seed == sample_seed(3, p.trace_id)
+    assert planned[0].seed != planned[1].seed
+    unseeded, _ = plan_traces([P], GenerateOptions("s", n=1), "m", "rev", "vllm")
+    assert unseeded[0].seed is None
+    other_rev, _ = plan_traces([P], opts, "m", "rev2", "vllm")
+    assert other_rev[0].trace_id != planned[0].trace_id
+
+
+def test_options_and_fractions_fail_with_the_field():
+    with pytest.raises(InputError, match="field 'prefix_fractions'"):
+        GenerateOptions("s", prefix_fractions=(0.5, 1.0))
+    with pytest.raises(InputError, match="field 'mode'.*unknown mode"):
+        GenerateOptions("s", mode="teacher")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="field 'n'"):
+        GenerateOptions("s", n=0)
+    assert parse_fractions("0.25, 0.5,0.75") == (0.25, 0.5, 0.75)
+    with pytest.raises(InputError, match="--prefix-fractions.*'half'"):
+        parse_fractions("0.25,half")

@@ -1,0 +1,75 @@
+"""A progress bar for generation: prompts done, prompts/s, output tokens/s, ETA."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+__all__ = ["GenerationProgress"]
+
+
+class GenerationProgress:
+    """Rich progress bar on a terminal; one plain line per batch otherwise (logs, CI, pipes)."""
+
+    def __init__(self, total: int, *, enabled: bool = True, description: str = "generate") -> None:
+        self.total = total
+        self.enabled = enabled
+        self.description = description
+        self.done = 0
+        self.tokens = 0
+        self._start = 0.0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> GenerationProgress:
+        self._start = time.perf_counter()
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rates]}"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total, rates="")
+        return self
+
+    def rates(self) -> tuple[float, float, float | None]:
+        """(prompts/s, output tokens/s, ETA seconds or None) so far."""
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        pps = self.done / elapsed
+        eta = (self.total - self.done) / pps if pps > 0 else None
+        return pps, self.tokens / elapsed, eta
+
+    def advance(self, prompts: int, tokens: int) -> None:
+        """Record a finished batch."""
+        self.done += prompts
+        self.tokens += tokens
+        pps, tps, eta = self.rates()
+        text = f"{pps:.2f} prompts/s {tps:.1f} tok/s"
+        if self._progress is not None:
+            self._progress.update(self._task, advance=prompts, rates=text)
+        elif self.enabled:
+            eta_text = f"{eta:.0f}s" if eta is not None else "?"
+            print(
+                f"{self.description}: {self.done}/{self.total} prompts, {text}, ETA {eta_text}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

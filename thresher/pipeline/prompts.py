@@ -1,0 +1,75 @@
+"""Chat prompts for each rollout mode, and sentence-aligned prefixes of stored traces."""
+
+from __future__ import annotations
+
+import re
+
+from thresher.schemas import Problem
+
+__all__ = [
+    "PROMPT_VERSION",
+    "INSTRUCTIONS",
+    "on_policy_messages",
+    "privileged_messages",
+    "prefix_cut",
+    "sentence_ends",
+]
+
+# Bump when the wording below changes, so traces from different prompts are told apart.
+PROMPT_VERSION = "thresher_prompts_v1"
+
+INSTRUCTIONS: dict[str, str] = {
+    "math": "Solve the problem step by step. End with a last line of the form "
+    "'Final answer: <answer>'.",
+    "exact": "Think step by step. End with a last line of the form 'Final answer: <answer>'.",
+    "choice": "Think step by step, then end with a last line of the form 'Final answer: <letter>'.",
+    "code": "Explain your approach briefly, then give a complete Python program in one "
+    "```python code block that reads from standard input and writes to standard output.",
+}
+
+Messages = tuple[tuple[str, str], ...]
+
+
+def on_policy_messages(problem: Problem) -> Messages:
+    """The plain prompt: the question and how to present the answer."""
+    return (("user", f"{problem.question}\n\n{INSTRUCTIONS[problem.kind]}"),)
+
+
+def privileged_messages(problem: Problem) -> Messages | None:
+    """The question plus its reference solution (None when the problem has neither solution
+    nor answer): the teacher's view in on-policy self-distillation."""
+    reference = problem.solution or (
+        f"The final answer is {problem.answer}." if problem.answer else None
+    )
+    if reference is None:
+        return None
+    return (
+        (
+            "user",
+            f"{problem.question}\n\nHere is a reference solution. Use it to write your own "
+            f"complete step-by-step solution.\n\nReference solution:\n{reference}\n\n"
+            f"{INSTRUCTIONS[problem.kind]}",
+        ),
+    )
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Char offsets where sentences (or lines) of `text` end, the last one being len(text)."""
+    ends = [m.start() for m in _SENTENCE_END.finditer(text) if m.start() > 0]
+    ends = sorted({e for e in ends if e < len(text)})
+    ends.append(len(text))
+    return ends
+
+
+def prefix_cut(text: str, fraction: float) -> str:
+    """The shortest run of whole leading sentences covering at least `fraction` of `text`."""
+    if fraction <= 0 or not text:
+        return ""
+    goal = fraction * len(text)
+    for end in sentence_ends(text):
+        if end >= goal:
+            return text[:end]
+    return text
