@@ -370,6 +370,76 @@ def schedule(
     schedule_command(recipe, cron, name, timezone, lake, console=console)
 
 
+# -- generate: rollouts on vLLM or an OpenAI-compatible server ------------------------------------
+
+
+@app.command()
+def generate(
+    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Embedded name (smollm2-135m-instruct), local checkpoint dir, or Hub id; "
+            "for --engine openai, the server's model name.",
+        ),
+    ] = "smollm2-135m-instruct",
+    n: Annotated[int, typer.Option("--n", help="Samples per problem.")] = 4,
+    mode: Annotated[
+        str, typer.Option("--mode", help="on_policy | prefix | privileged.")
+    ] = "on_policy",
+    temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
+    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Max new tokens.")] = 512,
+    stop: Annotated[
+        list[str] | None, typer.Option("--stop", help="Stop string (repeatable).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Sampling seed (see README: what it fixes).")
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="vllm | openai.")] = "vllm",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible server, e.g. .../v1.")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="Env var holding the API key (never stored).")
+    ] = "OPENAI_API_KEY",
+    max_concurrency: Annotated[
+        int, typer.Option("--max-concurrency", help="openai: requests in flight.")
+    ] = 16,
+    prefix_fractions: Annotated[
+        str, typer.Option("--prefix-fractions", help="prefix mode: fractions of a correct trace.")
+    ] = "0.25,0.5,0.75",
+    prefix_model: Annotated[
+        str | None, typer.Option("--prefix-model", help="prefix mode: only this model's traces.")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Traces per engine call and lake commit.")
+    ] = 256,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many problems.")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
+    max_model_len: Annotated[
+        int | None, typer.Option("--max-model-len", help="vllm: context length.")
+    ] = None,
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size")] = 1,
+    data_parallel_size: Annotated[int, typer.Option("--data-parallel-size")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Generate rollouts for a problem set; re-running generates only the missing ones."""
+    from thresher.pipeline.generate_cmd import generate_command
+
+    generate_command(
+        lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,
+        top_p=top_p, max_tokens=max_tokens, stop=list(stop or []), seed=seed, engine=engine,
+        base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency,
+        prefix_fractions=prefix_fractions, prefix_model=prefix_model, batch_size=batch_size,
+        limit=limit, dtype=dtype, max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
+        as_json=as_json, console=console,
+    )  # fmt: skip
+
+
 # -- provenance, dedup, decontamination ----------------------------------------------------------
 
 
