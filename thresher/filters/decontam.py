@@ -223,8 +223,11 @@ def load_benchmark(
         import polars as pl
 
         frame = pl.read_parquet(path) if suffix == ".parquet" else pl.read_csv(path)
-        rows = ((k + 2 if suffix == ".csv" else None, r) for k, r in enumerate(frame.to_dicts()))
-        return _items_from_rows(rows, label, spec, field)
+        # CSV rows are named by their line in the file (line 1 is the header).
+        numbered = (
+            (k + 2 if suffix == ".csv" else None, r) for k, r in enumerate(frame.to_dicts())
+        )
+        return _items_from_rows(numbered, label, spec, field)
     if suffix == ".txt":
         lines = path.read_text(encoding="utf-8").splitlines()
         return [BenchmarkItem(label, str(k + 1), t) for k, t in enumerate(lines) if t.strip()]
