@@ -15,7 +15,7 @@ from thresher.schemas.errors import InputError
 __all__ = ["parse_line", "verify_jsonl", "KINDS"]
 
 KINDS = ("math", "choice", "exact", "code")
-BLOCK = 4096
+BLOCK = 20_000  # lines verified together: duplicates within a block are checked once
 
 
 def parse_line(text: str, line_no: int) -> tuple[Any, VerifyItem | None, str]:
@@ -110,6 +110,9 @@ def _verify_block(
     on_done: Callable[[int], None] | None,
 ) -> None:
     parsed = [parse_line(text, n) for n, text in block]
+    kinds = {p[1].kind for p in parsed if p[1] is not None}
+    if kinds & {"math", "code"}:
+        pool.prestart(warm="math" in kinds)  # workers warm up while quick paths run here
     good = [(i, p[1]) for i, p in enumerate(parsed) if p[1] is not None]
     verdicts = verify_items(
         [item for _, item in good if item is not None],

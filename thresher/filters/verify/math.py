@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from thresher.filters.verify.extract import extract_answer, strip_math
-from thresher.filters.verify.numeric import compare_plain
+from thresher.filters.verify.numeric import compare_plain, compare_structured
 from thresher.filters.verify.types import Outcome, VerifyItem
 
 __all__ = ["MathVerifier", "math_verify_equal"]
@@ -50,7 +50,8 @@ def _norm(text: str) -> str:
 
 class MathVerifier:
     """Final math answer equals the gold: last boxed / answer phrase / bold / math, then
-    exact rational fast paths for plain numbers, else math-verify (per-item time limit)."""
+    exact fast paths (plain integers, decimals, fractions; sets, tuples and intervals of
+    them), else math-verify in a worker process under a per-item time limit."""
 
     name = "math_v1"
     kind = "math"
@@ -76,10 +77,14 @@ class MathVerifier:
         early, answer, method = self._answer(item)
         if early is not None or answer is None:
             return early
-        same = compare_plain(strip_math(str(item.gold)), answer)
-        if same is None:
-            return None
-        return Outcome("ok", same, answer, f"{method}; exact number")
+        gold = strip_math(str(item.gold))
+        same = compare_plain(gold, answer)
+        if same is not None:
+            return Outcome("ok", same, answer, f"{method}; exact number")
+        same = compare_structured(gold, answer)
+        if same is not None:
+            return Outcome("ok", same, answer, f"{method}; exact set/tuple/interval")
+        return None
 
     def check(self, item: VerifyItem) -> Outcome:
         """math-verify on the extracted answer against the gold."""

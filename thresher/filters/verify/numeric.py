@@ -82,3 +82,52 @@ def compare_plain(gold: str, answer: str) -> bool | None:
     if abs(g - a) / scale > _SAFE_GAP:
         return False
     return None
+
+
+_SET = re.compile(r"^\\\{(.*)\\\}$")
+_SEQ = re.compile(r"^([\[(])(.*)([\])])$")
+
+
+def _elements(body: str) -> list[Fraction] | None:
+    parts = body.split(",")
+    if len(parts) < 2 or len(parts) > 32 or any(ch in body for ch in "{}()[]"):
+        return None
+    values = [parse_plain_number(p) for p in parts]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def _structure(text: str) -> tuple[str, list[Fraction]] | None:
+    s = text.replace("\\left", "").replace("\\right", "").replace(" ", "").strip()
+    if len(s) > 400:
+        return None
+    m = _SET.match(s)
+    if m:
+        values = _elements(m.group(1))
+        return None if values is None else ("set", values)
+    m = _SEQ.match(s)
+    if m:
+        values = _elements(m.group(2))
+        return None if values is None else (m.group(1) + m.group(3), values)
+    return None
+
+
+def compare_structured(gold: str, answer: str) -> bool | None:
+    """Sets ``\\{1,2\\}``, tuples/intervals ``(1,2]`` of plain numbers, compared exactly.
+
+    Equal structures are equal; different ones are decided only when every element is an
+    integer (so math-verify's float rounding cannot matter); anything else returns None."""
+    g, a = _structure(gold), _structure(answer)
+    if g is None or a is None:
+        return None
+    (g_kind, g_vals), (a_kind, a_vals) = g, a
+    if g_kind == a_kind == "set":
+        same = set(g_vals) == set(a_vals)
+    elif g_kind == a_kind:
+        same = g_vals == a_vals
+    else:
+        same = False
+    if same:
+        return True
+    if all(v.denominator == 1 for v in g_vals + a_vals):
+        return False
+    return None

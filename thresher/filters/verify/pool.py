@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -61,7 +62,24 @@ class VerifyPool:
         self._workers: list[_Worker] = []
         self._queue: deque[Task] = deque()
         self._warm = False
+        self._starter: threading.Thread | None = None
         self.replaced = 0
+
+    def prestart(self, warm: bool) -> None:
+        """Start the workers in the background (``warm``: with math-verify loaded), so their
+        start-up overlaps the caller's own work; ``run`` waits for them."""
+        if self._starter is not None or self._workers:
+            return
+        self._warm = warm
+        if warm:
+            self._ctx.set_forkserver_preload(_PRELOAD)
+
+        def start() -> None:
+            for _ in range(self.size):
+                self._workers.append(self._spawn())
+
+        self._starter = threading.Thread(target=start, name="verify-pool-start", daemon=True)
+        self._starter.start()
 
     def __enter__(self) -> VerifyPool:
         return self
@@ -88,6 +106,9 @@ class VerifyPool:
 
     def close(self) -> None:
         """Stop every worker."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         for worker in list(self._workers):
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
@@ -99,9 +120,13 @@ class VerifyPool:
         self, tasks: Iterable[Task], on_result: Callable[[int, Outcome], None] | None = None
     ) -> dict[int, Outcome]:
         """Check every task; returns outcomes by task index (calls on_result as they come)."""
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         queue: deque[Task] = deque(tasks)
         self._queue = queue
-        self._warm = any(t.verifier.startswith("math") for t in queue)
+        if not self._workers:
+            self._warm = any(t.verifier.startswith("math") for t in queue)
         if self._warm:
             # Only matters before the forkserver starts: then every worker forks warm.
             self._ctx.set_forkserver_preload(_PRELOAD)
