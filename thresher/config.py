@@ -50,11 +50,8 @@ class ProblemsConfig(_Section):
     limit: int | None = Field(None, gt=0, description="use at most this many problems")
     seed: int = Field(0, description="seed for generated (builtin) problem sets")
     split: str = Field("train", description="dataset split for Hub sources")
-    subset: str | None = Field(None, description="dataset config name for Hub sources")
+    subset: str | None = Field(None, description="dataset config name for Hub sources, e.g. 'main'")
     name: str | None = Field(None, description="problem set name stored in Problem.source")
-    kind: Literal["math", "choice", "exact", "code"] | None = Field(
-        None, description="override the verifier family of every problem"
-    )
     fields: dict[str, str] = Field(
         default_factory=dict,
         description="column mapping for imports, e.g. {question: problem, answer: solution}",
@@ -101,17 +98,15 @@ class GenerationConfig(_Section):
     max_model_len: int | None = Field(None, gt=0, description="engine context length")
     dtype: str | None = Field(None, description="engine dtype, e.g. 'bfloat16'")
     tensor_parallel_size: int = Field(1, gt=0, description="GPUs per model (vLLM)")
+    enforce_eager: bool | None = Field(
+        None, description="vLLM: skip graph capture / compilation (much faster start on CPU)"
+    )
     gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="vLLM GPU share")
-    system_prompt: str | None = Field(None, description="system message; None = the default")
 
 
 class VerifyConfig(_Section):
     """Answer checking."""
 
-    verifiers: list[str] = Field(
-        default_factory=lambda: ["auto"],
-        description="versioned verifier names, or 'auto' to pick by problem kind",
-    )
     timeout_s: float = Field(5.0, gt=0.0, description="time limit per verification")
     workers: int = Field(1, gt=0, description="verification worker processes")
 

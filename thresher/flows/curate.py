@@ -18,8 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, task
-from prefect.runtime import flow_run
+# Before Prefect reads its settings: no telemetry, and a patient ephemeral server start (the
+# temporary API server can take well over Prefect's default 20 s on a busy 2-core machine).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+from prefect import flow, task  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
 
 from thresher.config import Recipe, load_recipe
 from thresher.flows import stages
@@ -27,8 +32,6 @@ from thresher.schemas import ThresherError
 from thresher.storage import DEFAULT_LAKE, Lake
 
 __all__ = ["CurateSummary", "curate", "run_curate", "run_stages_directly"]
-
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 _CONTEXTS: dict[str, stages.CurateContext] = {}
 _PREBUILT: dict[str, Any] = {}  # engines handed in by the caller (tests, notebooks)

@@ -64,6 +64,8 @@ class CurateContext:
                     "tensor_parallel_size": gen.tensor_parallel_size,
                     "seed": gen.sampling.seed or 0,
                 }
+                if gen.enforce_eager is not None:
+                    options["enforce_eager"] = gen.enforce_eager
                 if gen.dtype:
                     options["dtype"] = gen.dtype
                 if gen.gpu_memory_utilization:
@@ -104,13 +106,37 @@ def ingest_stage(ctx: CurateContext) -> list[str]:
     if p.source.startswith("builtin:"):
         ingest(ctx.lake, p.source, name=name, n=p.limit or 64, seed=p.seed)
     else:
-        source = "hub:" + p.source.removeprefix("hf:") if p.source.startswith("hf:") else p.source
+        source, split = p.source, p.split
+        if source.startswith("hf:"):
+            source = _hub_snapshot(source.removeprefix("hf:"), p.subset, p.split)
+            split = None
         mapping = dict(p.fields)
-        ingest(ctx.lake, source, name=name, split=p.split, mapping=mapping or None)
+        ingest(ctx.lake, source, name=name, split=split, mapping=mapping or None)
     ids = recipe_problem_ids(ctx.lake, ctx.recipe)
     if not ids:
         raise InputError(f"the problem source {p.source!r} gave no problems", field="problems")
     return ids
+
+
+def _hub_snapshot(dataset: str, subset: str | None, split: str) -> str:
+    """A Hub dataset split saved to the cache (so configs like gsm8k's 'main' can be named)."""
+    from thresher.pipeline.models import cache_dir
+
+    target = cache_dir() / "hub" / dataset.replace("/", "__") / (subset or "default") / split
+    if not (target / "dataset_info.json").exists():
+        from datasets import load_dataset
+
+        try:
+            loaded = load_dataset(dataset, subset, split=split)
+        except Exception as exc:  # network, auth, unknown config/split: datasets raises many kinds
+            raise InputError(
+                f"cannot load Hub dataset {dataset!r} (config {subset!r}, split {split!r}): "
+                f"{type(exc).__name__}: {exc}",
+                field="problems.source",
+                hint="check the id, `subset` and `split`; offline, only cached datasets load",
+            ) from None
+        loaded.save_to_disk(str(target))
+    return str(target)
 
 
 def problem_batches(problem_ids: list[str], batch_size: int) -> list[list[str]]:
