@@ -422,7 +422,9 @@ def generate(
         int | None, typer.Option("--max-model-len", help="vllm: context length.")
     ] = None,
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size")] = 1,
-    data_parallel_size: Annotated[int, typer.Option("--data-parallel-size")] = 1,
+    data_parallel_size: Annotated[
+        int, typer.Option("--data-parallel-size", help="vllm: >1 needs `vllm serve` (see README).")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:

@@ -77,3 +77,10 @@ def test_unknown_engine_and_model_fail_with_known_names():
     engine = make_engine("vllm", "no-such-model")
     with pytest.raises(NotFoundError, match="smollm2-135m-instruct"):
         engine.setup()
+
+
+def test_data_parallel_points_to_the_server():
+    from thresher.schemas import InputError
+
+    with pytest.raises(InputError, match="vllm serve MODEL --data-parallel-size 2"):
+        make_engine("vllm", "smollm2-135m-instruct", data_parallel_size=2).setup()

@@ -16,7 +16,7 @@ from thresher.pipeline.engines.base import (
     render_messages,
 )
 from thresher.pipeline.models import DEFAULT_MODEL, ResolvedModel, resolve_model
-from thresher.schemas import SamplingSpec, ThresherError, content_id
+from thresher.schemas import InputError, SamplingSpec, ThresherError, content_id
 
 __all__ = ["VLLMEngine", "batch_seed", "import_vllm"]
 
@@ -94,6 +94,15 @@ class VLLMEngine(Engine):
         """Resolve the model and start the vLLM engine (once)."""
         if self._llm is not None:
             return
+        if self.data_parallel_size > 1:
+            # vLLM refuses data parallelism inside one `LLM` ("not supported for single-process
+            # usage"); its server does it: one engine per GPU group behind one endpoint.
+            raise InputError(
+                f"data_parallel_size={self.data_parallel_size} needs vLLM's server",
+                field="data_parallel_size",
+                hint=f"run `vllm serve MODEL --data-parallel-size {self.data_parallel_size}` "
+                "and use --engine openai --base-url http://HOST:PORT/v1",
+            )
         self.resolve()  # fails fast on an unknown model, before the heavy import
         vllm = import_vllm()
         from vllm.platforms import current_platform
@@ -116,8 +125,6 @@ class VLLMEngine(Engine):
         }
         if self._revision_arg and not os.path.isdir(self._resolved.path):
             kwargs["revision"] = self._revision_arg
-        if self.data_parallel_size > 1:
-            kwargs["data_parallel_size"] = self.data_parallel_size
         if self.max_model_len_arg:
             kwargs["max_model_len"] = self.max_model_len_arg
         if not self._on_cpu:
