@@ -189,3 +189,19 @@ def test_fallback_modes_still_answer_and_clean_up(mode: str, tmp_path: Path) -> 
     assert out["mode"] == mode and out["ok"] == "42\n" and out["loop"] == "timeout"
     if mode == "basic":
         assert out["leftovers"] >= 1  # the setsid escapee was found by its marker and killed
+
+
+def test_a_broken_sandbox_is_sandbox_error_never_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    from thresher.filters.verify import VerifyItem, get_verifier
+
+    monkeypatch.setenv("THRESHER_SANDBOX_PYTHON", "/nonexistent/python3")
+    r = run_program("print(1)", b"", FAST)
+    assert r.status == "sandbox_error", r
+    item = VerifyItem(
+        "c",
+        "code",
+        "```python\nprint(2)\n```",
+        tests={"stdin_stdout": [{"input": "", "output": "2"}]},
+    )
+    out = get_verifier("code_v1").check(item)
+    assert out.status == "sandbox_error" and out.correct is None

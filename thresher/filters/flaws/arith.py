@@ -74,10 +74,8 @@ def evaluate(expr: str) -> Fraction | None:
             rhs = atom()
             if rhs is None or (op in "/÷" and rhs == 0):
                 return None
-            if op in "/÷":
-                value = Fraction(value, rhs) if type(value) is type(rhs) is int else value / rhs
-            else:
-                value = value * rhs
+            # Division goes through Fraction so it stays exact (never a float).
+            value = Fraction(value) / rhs if op in "/÷" else value * rhs
         return value
 
     def sum_() -> Fraction | int | None:
