@@ -76,3 +76,22 @@ def test_options_and_fractions_fail_with_the_field():
     assert parse_fractions("0.25, 0.5,0.75") == (0.25, 0.5, 0.75)
     with pytest.raises(InputError, match="--prefix-fractions.*'half'"):
         parse_fractions("0.25,half")
+
+
+@pytest.mark.slow
+def test_cli_reports_user_errors_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "thresher.cli", "generate", "--lake", str(tmp_path / "lake")]
+    no_url = subprocess.run(
+        [*base, "--problems", "p", "--engine", "openai"], capture_output=True, text=True
+    )
+    assert no_url.returncode == 2 and "--engine openai needs --base-url" in no_url.stderr
+    assert "Traceback" not in no_url.stderr
+    bad = subprocess.run(
+        [*base, "--problems", "p", "--mode", "prefix", "--prefix-fractions", "0.5,x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "field '--prefix-fractions'" in bad.stderr
