@@ -169,7 +169,10 @@ def test_empty_inputs_say_so(lake, name, tmp_path):
     (tmp_path / "blank.jsonl").write_text("\n  \n")
     (tmp_path / "e.csv").write_text("question,answer\n")
     pq.write_table(pa.table({"question": pa.array([], pa.string())}), tmp_path / "e.parquet")
-    for name in ("e.jsonl", "blank.jsonl", "e.csv", "e.parquet"):
+    from datasets import Dataset
+
+    Dataset.from_dict({"question": []}).save_to_disk(str(tmp_path / "e_saved"))
+    for name in ("e.jsonl", "blank.jsonl", "e.csv", "e.parquet", "e_saved"):
         error = _fails(lake, tmp_path / name, "the input is empty: it has no rows")
         assert error.source == str(tmp_path / name)
 

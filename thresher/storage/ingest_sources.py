@@ -285,14 +285,44 @@ def _pick_split(loaded: Any, split: str | None, display: str) -> tuple[Any, str]
 
 
 def _saved_dataset(path: Path, display: str, split: str | None, batch_size: int) -> Source:
+    """A `save_to_disk` folder; of a DatasetDict only the chosen split's folder is loaded."""
     from datasets import load_from_disk
 
+    dict_file = path / "dataset_dict.json"
+    if dict_file.exists():
+        try:
+            splits = list(json.loads(dict_file.read_text(encoding="utf-8"))["splits"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"unreadable dataset_dict.json: {err}", source=display) from None
+        if split is None and len(splits) != 1:
+            raise InputError(
+                f"the dataset has splits {splits}; choose one",
+                source=display,
+                hint="pass --split NAME",
+            )
+        split = splits[0] if split is None else split
+        if split not in splits:
+            raise InputError(
+                f"no split {split!r}; splits are {splits}", source=display, field="--split"
+            )
+        path, display = path / split, f"{display}[{split}]"
+    elif split is not None:
+        raise InputError(
+            f"--split {split!r} given, but this is a single dataset without splits",
+            source=display,
+            field="--split",
+        )
+    try:  # datasets cannot load a saved dataset with no data files: check the state first
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"not a readable saved dataset: {err}", source=display) from None
+    if not state.get("_data_files"):
+        raise _empty(display)
     try:
-        loaded = load_from_disk(str(path))
+        dataset = load_from_disk(str(path))
     except (FileNotFoundError, ValueError, OSError) as err:
         raise InputError(f"not a readable saved dataset: {err}", source=display) from None
-    dataset, shown = _pick_split(loaded, split, display)
-    return _dataset_source(dataset, shown, batch_size)
+    return _dataset_source(dataset, display, batch_size)
 
 
 def _hub_dataset(dataset_id: str, split: str | None, batch_size: int) -> Source:
