@@ -50,6 +50,7 @@ class CurateSummary:
     timings: dict[str, float] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
     problems: int = 0
+    work: dict[str, int] = field(default_factory=dict)  # rows/traces each stage produced
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form (the flow's return value)."""
@@ -161,13 +162,19 @@ def _pipeline(
 ) -> CurateSummary:
     """The stage order, shared by the flow (call = task) and the direct run (call = function)."""
     timings: dict[str, float] = {}
+    work: dict[str, int] = {}
 
     def timed(name: str, fn: Any, *args: Any) -> Any:
         _report(key, name, "running")
         start = time.perf_counter()
         out = call(fn, key, *args)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-        _report(key, name, f"done in {timings[name]:.1f}s")
+        elapsed = time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + elapsed
+        if isinstance(out, int):
+            work[name] = work.get(name, 0) + out
+        _report(
+            key, name, f"done in {elapsed:.1f}s" + (f" ({out} new)" if isinstance(out, int) else "")
+        )
         return out
 
     problem_ids = timed("ingest", ingest_task)
@@ -201,6 +208,7 @@ def _pipeline(
         timings=timings,
         exports=exports,
         problems=len(problem_ids),
+        work=work,
     )
 
 
