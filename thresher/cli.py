@@ -138,9 +138,7 @@ def ingest(
     ] = None,
     mapping: Annotated[
         str | None,
-        typer.Option(
-            "--map", help="FIELD=COLUMN pairs, e.g. question=problem,answer=solution."
-        ),
+        typer.Option("--map", help="FIELD=COLUMN pairs, e.g. question=problem,answer=solution."),
     ] = None,
     on_error: Annotated[
         str,
