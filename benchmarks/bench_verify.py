@@ -141,16 +141,25 @@ def sandbox_rate(n: int, workers: int) -> dict:
         start = time.perf_counter()
         got = verify_items(items, pool=pool)
         pooled = time.perf_counter() - start
-    start = time.perf_counter()
+    import resource
+
+    def cpu() -> float:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + kids.ru_utime + kids.ru_stime
+
+    start, cpu0 = time.perf_counter(), cpu()
     for _ in range(n // 2):
         run_program("print(1)")
-    single = time.perf_counter() - start
+    single, cpu_used = time.perf_counter() - start, cpu() - cpu0
     return {
         "isolation": isolation_mode(),
         "executions": n,
         "all_correct": all(out.correct for _, out in got),
         "executions_per_s_pool": round(n / pooled, 1),
         "executions_per_s_one_process": round((n // 2) / single, 1),
+        # Supervisor + sandbox CPU per run: what 2 idle cores could sustain, load aside.
+        "cpu_ms_per_execution": round(1000 * cpu_used / (n // 2), 1),
+        "executions_per_s_2_idle_cores_from_cpu": round(2 * (n // 2) / cpu_used, 1),
         "target_per_s": 20,
     }
 

@@ -41,3 +41,4 @@ class SandboxResult:
     reason: str = ""
     isolation: str = ""
     leftovers: int = field(default=0, metadata={"doc": "processes swept after the run"})
+    killed: bool = field(default=False, metadata={"doc": "the supervisor killed the run"})

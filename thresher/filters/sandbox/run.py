@@ -154,7 +154,10 @@ def run_program(
             )
         result = _communicate(proc, stdin, limits, start)
         result.isolation = mode
-        result.leftovers = _sweep(uid, run_id)
+        # With a PID namespace, a launcher that exited by itself means its init exited and the
+        # kernel already killed and reaped everything in it; otherwise sweep for leftovers.
+        if mode == "basic" or result.killed:
+            result.leftovers = _sweep(uid, run_id)
         result.elapsed_s = time.monotonic() - start
         return result
     finally:
@@ -232,6 +235,7 @@ def _communicate(
             stdout=bytes(out[:cap]),
             stderr=bytes(err[:cap]),
             reason=verdict[1],
+            killed=True,
         )
     _kill_group(proc)  # the group may still hold children of the program
     proc.stdout.close()

@@ -40,6 +40,8 @@ def parse_plain_number(text: str) -> Fraction | None:
     """The exact value of a plain integer, decimal or fraction string, else None."""
     if len(text) > _MAX_CHARS * 2:
         return None
+    if text.isascii() and text.isdigit() and len(text) <= _MAX_CHARS:
+        return Fraction(int(text))  # the common case, without the regexes below
     s = _clean(text)
     if not s or len(s) > _MAX_CHARS:
         return None

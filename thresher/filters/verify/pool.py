@@ -4,7 +4,8 @@ Workers are forked from a forkserver that has math-verify imported, so a replace
 in milliseconds. Items go out in chunks; a worker reports each item as it finishes, so the
 parent knows which item a worker is on and since when. An overdue worker is killed with
 SIGKILL (signals inside math-verify cannot interrupt big-integer or C-level work): its current
-item gets ``timeout``, the rest of its chunk goes back to the queue. A worker that dies on its
+item gets ``timeout``, the rest of its chunk goes back to the queue. "Overdue" means the item
+used its limit in CPU time, or WALL_FACTOR times its limit in wall time. A worker that dies on its
 own (segfault, killed by something else) gives its current item ``runtime_error``.
 """
 
@@ -30,6 +31,20 @@ __all__ = ["VerifyPool", "Task"]
 _PRELOAD = ["thresher.filters.verify.warmup"]  # math-verify loaded and exercised once
 
 
+WALL_FACTOR = 3.0
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (0.0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 @dataclass
 class Task:
     """One item for a worker: its index in the caller's list, verifier and time limit."""
@@ -46,6 +61,8 @@ class _Worker:
     conn: Connection
     inflight: deque[Task] = field(default_factory=deque)
     head_since: float = 0.0
+    head_cpu: float = 0.0
+    check_at: float = 0.0
     ready: bool = False
 
 
@@ -147,13 +164,13 @@ class VerifyPool:
                     per = max(1, min(self.chunk, len(queue) // (2 * len(self._workers)) or 1))
                     chunk = [queue.popleft() for _ in range(min(per, len(queue)))]
                     worker.inflight.extend(chunk)
-                    worker.head_since = now
+                    self._start_head(worker, now)
                     worker.conn.send([(t.index, t.verifier, t.timeout_s, t.item) for t in chunk])
             busy = [w for w in self._workers if w.inflight or not w.ready]
             if not busy:
                 break
             timed = [w for w in busy if w.inflight]
-            deadline = min((w.head_since + w.inflight[0].timeout_s for w in timed), default=None)
+            deadline = min((w.check_at for w in timed), default=None)
             waitables: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             wait(waitables, timeout=left)
@@ -163,6 +180,31 @@ class VerifyPool:
                 else:
                     self._drain(worker, done)
         return results
+
+    @staticmethod
+    def _start_head(worker: _Worker, now: float) -> None:
+        worker.head_since = now
+        worker.head_cpu = _cpu_seconds(worker.proc.pid)
+        if worker.inflight:
+            worker.check_at = now + worker.inflight[0].timeout_s
+
+    @staticmethod
+    def _overdue(worker: _Worker, limit: float) -> bool:
+        """Over the limit in CPU time, or over WALL_FACTOR times it in wall time.
+
+        Counting CPU time keeps a busy machine (other jobs, a loaded CI box) from turning slow
+        but finite items into timeouts; the wall cap still ends items that hang without CPU."""
+        now = time.monotonic()
+        if now < worker.check_at:
+            return False
+        wall = now - worker.head_since
+        used = _cpu_seconds(worker.proc.pid) - worker.head_cpu
+        if used >= limit or wall >= WALL_FACTOR * limit:
+            return True
+        worker.check_at = now + max(
+            0.05, min(limit - used, worker.head_since + WALL_FACTOR * limit - now)
+        )
+        return False
 
     def _await_ready(self, worker: _Worker) -> None:
         """A new worker says 'ready' once warm; start-up never counts against an item."""
@@ -185,13 +227,13 @@ class VerifyPool:
                 task = worker.inflight.popleft()
                 assert task.index == index
                 done(task, outcome)
-                worker.head_since = time.monotonic()
+                self._start_head(worker, time.monotonic())
         except (EOFError, OSError):
             died = True
         if not worker.inflight:
             return
         head = worker.inflight[0]
-        overdue = time.monotonic() - worker.head_since >= head.timeout_s
+        overdue = self._overdue(worker, head.timeout_s)
         if not (died or overdue or not worker.proc.is_alive()):
             return
         if overdue and not died and worker.proc.is_alive():
