@@ -11,8 +11,9 @@ possible. On a machine with a FAISS GPU build, k-means and cell assignment run o
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class Pairs:
     j: np.ndarray
     sim: np.ndarray
     plan: SearchPlan
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     def __len__(self) -> int:
         return int(self.i.shape[0])
@@ -69,7 +71,7 @@ def plan_search(
     dim: int = 384,
     exact_max: int = 20_000,
     nlist: int | None = None,
-    nprobe: int = 3,
+    nprobe: int = 4,
     pca_dim: int = 64,
     gpu: bool | None = None,
 ) -> SearchPlan:
@@ -156,6 +158,8 @@ def _partitioned_pairs(  # type: ignore[no-untyped-def]
     faiss, x: np.ndarray, threshold: float, plan: SearchPlan, seed: int, progress
 ) -> Pairs:
     n, d = x.shape
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
     rng = np.random.default_rng(seed)
     sample = x[np.sort(rng.choice(n, size=plan.train_size, replace=False))]
     low = x
@@ -170,12 +174,16 @@ def _partitioned_pairs(  # type: ignore[no-untyped-def]
         low.shape[1], plan.nlist, niter=10, seed=seed, gpu=plan.gpu, verbose=False
     )
     kmeans.train(sample)
+    timings["train_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     assign_index = faiss.IndexFlatL2(low.shape[1])
     assign_index.add(kmeans.centroids)
     if plan.gpu:
         assign_index = faiss.index_cpu_to_all_gpus(assign_index)
     _, cells = assign_index.search(low, plan.nprobe)  # cells[:, 0] is each vector's home cell
     del low
+    timings["assign_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     home = cells[:, 0]
     order = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[order], np.arange(plan.nlist + 1))
@@ -202,10 +210,11 @@ def _partitioned_pairs(  # type: ignore[no-untyped-def]
                 progress(c + 1, plan.nlist)
     finally:
         faiss.omp_set_num_threads(threads)
+    timings["search_s"] = time.perf_counter() - clock
     if not parts_i:
         empty = np.zeros(0, dtype=np.int64)
-        return Pairs(empty, empty, np.zeros(0, dtype=np.float32), plan)
+        return Pairs(empty, empty, np.zeros(0, dtype=np.float32), plan, timings)
     i, j, s = _unique_pairs(
         np.concatenate(parts_i), np.concatenate(parts_j), np.concatenate(parts_s), n
     )
-    return Pairs(i, j, s, plan)
+    return Pairs(i, j, s, plan, timings)
