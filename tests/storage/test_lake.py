@@ -203,3 +203,38 @@ def test_sigkill_in_the_middle_of_a_batch_leaves_none_of_it_visible(tmp_path):
         assert count(lake) == 10
         assert lake.append("problems", problems(2)) == 2  # writable again
         assert count(lake) == 12
+
+
+def test_large_batches_are_written_as_files_and_stay_idempotent(lake):
+    from thresher.storage.append import FILE_ROWS
+
+    rows = problems(FILE_ROWS + 10)
+    assert lake.append("problems", rows) == FILE_ROWS + 10
+    assert lake.append("problems", rows) == 0
+    assert lake.append("problems", problems(FILE_ROWS + 20)) == 10
+    assert count(lake) == FILE_ROWS + 20
+    data_files = list((lake.location.catalog_file.parent / "data").rglob("thresher-*.parquet"))
+    assert len(data_files) == 1  # the 10 new rows of the third call were inserted, not filed
+
+
+def test_a_hash_hit_is_confirmed_exactly_before_a_row_is_dropped(lake):
+    from thresher.schemas import to_arrow_table
+    from thresher.storage.append import new_rows
+
+    batch = to_arrow_table(Problem, problems(4))
+    conn = lake._conn
+    conn.register("b", batch)
+    hashes = set(conn.execute("SELECT hash(problem_id) AS h FROM b").fetchnumpy()["h"].tolist())
+    conn.unregister("b")
+    # Pretend every hash is already stored (as a collision would): nothing is in the table, so all stay.
+    kept, _ = new_rows(conn, "lake.problems", ("problem_id",), batch, hashes)
+    assert kept.num_rows == 4
+
+
+def test_another_writers_commit_invalidates_the_key_cache(tmp_path):
+    location = f"sqlite:{tmp_path / 'lake'}"
+    with Lake.open(location) as first, Lake.open(location) as second:
+        assert first.append("problems", problems(2)) == 2
+        assert second.append("problems", problems(2, start=2)) == 2
+        assert first.append("problems", problems(4)) == 0
+        assert count(first) == 4

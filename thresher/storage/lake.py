@@ -3,6 +3,7 @@ named versions on snapshots, and read-only SQL over any version."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from thresher.schemas import DatasetVersion, Record, arrow_schema, to_arrow_table
 from thresher.schemas.errors import NotFoundError, ThresherError
+from thresher.storage.append import KeyIndex, new_rows, write_rows
 from thresher.storage.extensions import load_extension
 from thresher.storage.location import LakeLocation, parse_location
 from thresher.storage.tables import TABLES, TableSpec, table_spec
@@ -43,7 +45,8 @@ class Lake:
         self.location = location
         self.read_only = read_only
         self._lock = threading.RLock()
-        self._exposed: set[str] = set()
+        self._exposed: tuple[int | None, tuple[str, ...]] = (None, ())
+        self._keys = KeyIndex()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -61,6 +64,7 @@ class Lake:
             loc.prepare()
         conn = duckdb.connect()
         try:
+            conn.execute("SET enable_progress_bar = false")
             load_extension(conn, "ducklake")
             for name in loc.extensions:
                 load_extension(conn, name)
@@ -152,25 +156,31 @@ class Lake:
             data = data.select(arrow_schema(spec.model).names).cast(arrow_schema(spec.model))
         except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise LakeError(f"rows for table {table!r} do not match its schema: {exc}") from exc
-        keys = list(spec.key)
-        partition = ", ".join(keys)
-        match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM b.{k}" for k in keys)
-        sql = (
-            f"INSERT INTO {_ALIAS}.{table} "
-            f"SELECT * FROM (SELECT * FROM _thresher_batch "
-            f"QUALIFY row_number() OVER (PARTITION BY {partition}) = 1) AS b "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {_ALIAS}.{table} AS t WHERE {match})"
-        )
+        table_sql = f"{_ALIAS}.{table}"
+        with self._lock:
+            self._keys.sync(self.snapshot_id())
+            present = self._keys.get(self._conn, table_sql, spec.key)
+            written: list[Path] = []
 
-        def insert() -> int:
-            self._conn.register("_thresher_batch", data)
+            def insert() -> tuple[int, list[int]]:
+                rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
+                if rows.num_rows:
+                    path = write_rows(
+                        self._conn, _ALIAS, table, table_sql, rows, self.location.data_path
+                    )
+                    written.extend([path] if path else [])
+                return rows.num_rows, hashes
+
             try:
-                row = self._conn.execute(sql).fetchone()
-            finally:
-                self._conn.unregister("_thresher_batch")
-            return int(row[0]) if row else 0
-
-        return self._run_in_transaction(insert)
+                added, hashes = self._run_in_transaction(insert)
+            except BaseException:
+                for path in written:  # never referenced by a snapshot: remove it now
+                    path.unlink(missing_ok=True)
+                self._keys.forget(table_sql)
+                raise
+            present.update(hashes)
+            self._keys.mark(self.snapshot_id())
+            return added
 
     def _run_in_transaction(self, work: Any) -> Any:
         with self._lock:
@@ -179,7 +189,8 @@ class Lake:
                 result = work()
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended it
+                    self._conn.execute("ROLLBACK")
                 raise
             return result
 
@@ -303,41 +314,37 @@ class Lake:
                 )
 
     def _table_names(self, version: str | int | None) -> list[str]:
-        snapshot = None if version is None else self.resolve_version(version)
-        names = [spec.name for spec in TABLES]
+        """User tables present now, or at a version: ours in TABLES order, then any others."""
+        snapshot = self.snapshot_id() if version is None else self.resolve_version(version)
         present = {
             r[0]
             for r in self._fetch(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [_ALIAS]
+                f"SELECT table_name FROM __ducklake_metadata_{_ALIAS}.ducklake_table "
+                "WHERE begin_snapshot <= ? AND (end_snapshot IS NULL OR end_snapshot > ?)",
+                [snapshot, snapshot],
             )
-        }
-        names += sorted(present - set(names) - {_MIGRATIONS})
-        if snapshot is None:
-            return [n for n in names if n in present]
-        return [n for n in names if n in present and self._existed_at(n, snapshot)]
-
-    def _existed_at(self, table: str, snapshot: int) -> bool:
-        try:
-            self._conn.execute(f"SELECT 1 FROM {_ALIAS}.{table} AT (VERSION => {snapshot}) LIMIT 0")
-            return True
-        except duckdb.Error:
-            return False
+        } - {_MIGRATIONS}
+        ordered = [spec.name for spec in TABLES if spec.name in present]
+        return ordered + sorted(present - set(ordered))
 
     def _expose_tables(self, version: str | int | None) -> None:
+        """Point one temp view per table at the lake (at a snapshot), so SQL uses bare names."""
         snapshot = None if version is None else self.resolve_version(version)
+        names = self._table_names(snapshot)
+        if self._exposed == (snapshot, tuple(names)):
+            return
         at = "" if snapshot is None else f" AT (VERSION => {snapshot})"
         self._conn.execute("USE memory")
-        exposed = self._table_names(version)
-        for stale in self._exposed - set(exposed):
+        for stale in set(self._exposed[1]) - set(names):
             self._conn.execute(f"DROP VIEW IF EXISTS temp.main.{stale}")
-        self._exposed = set(exposed)
-        for name in exposed:
+        for name in names:
             self._conn.execute(
                 f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {_ALIAS}.{name}{at}"
             )
         self._conn.execute(
             f"CREATE OR REPLACE TEMP VIEW snapshots AS SELECT * FROM {_ALIAS}.snapshots()"
         )
+        self._exposed = (snapshot, tuple(names))
 
     def _fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
