@@ -84,3 +84,16 @@ def test_data_parallel_points_to_the_server():
 
     with pytest.raises(InputError, match="vllm serve MODEL --data-parallel-size 2"):
         make_engine("vllm", "smollm2-135m-instruct", data_parallel_size=2).setup()
+
+
+@pytest.mark.gpu
+def test_on_cuda_a_seeded_trace_does_not_depend_on_its_batch():
+    from thresher.pipeline.engines.vllm import VLLMEngine
+
+    engine = VLLMEngine("smollm2-135m-instruct", max_model_len=2048)
+    engine.setup()
+    assert engine.supports_request_seed
+    spec = SamplingSpec(temperature=1.0, max_tokens=24, seed=1)
+    alone = engine.generate([req("b", seed=42)], spec)
+    crowded = engine.generate([req("a", "Tell me a story.", seed=7), req("b", seed=42)], spec)
+    assert alone[0].samples[0].text == crowded[1].samples[0].text
