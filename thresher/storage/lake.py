@@ -202,7 +202,9 @@ class Lake:
 
     def snapshot_id(self) -> int:
         """The id of the latest committed snapshot."""
-        row = self._fetch(f"SELECT max(snapshot_id) FROM {_ALIAS}.snapshots()")
+        row = self._fetch(
+            f"SELECT max(snapshot_id) FROM __ducklake_metadata_{_ALIAS}.ducklake_snapshot"
+        )
         return int(row[0][0])
 
     def snapshots(self) -> pl.DataFrame:
