@@ -117,7 +117,7 @@ def test_every_format_loads_with_datasets(lake_dir: Path, tmp_path: Path, fmt: s
         assert labels["selected"] == [True] * len(labels["selected"])
         assert labels["flawed_positive:arith_step_check"][0] is False
     card = (tmp_path / fmt / "README.md").read_text()
-    assert card.startswith("---\n") and "data/train-*.parquet" in card
+    assert card.startswith("---\n") and "task_categories" in card
     assert "tiny-v1" in card and "| selected | 3 |" in card
     with Lake.open(lake_dir, read_only=True) as lake:
         assert read_export_source(lake, "tiny-v1").head_hash in card
@@ -289,3 +289,16 @@ def test_push_refuses_offline_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubPushError, match="HF_HUB_OFFLINE"):
         push_to_hub(tmp_path, "me/tiny", token="x")
+
+
+def test_two_exports_with_the_same_folder_name_load_their_own_rows(
+    lake_dir: Path, tmp_path: Path
+) -> None:
+    from datasets import load_dataset
+
+    with Lake.open(lake_dir, read_only=True) as lake:
+        export_version(lake, "tiny-v1", "sft", tmp_path / "a" / "out")
+        export_version(lake, "tiny-v1", "prm", tmp_path / "b" / "out")
+    first = load_dataset(str(tmp_path / "a" / "out"), split="train")
+    second = load_dataset(str(tmp_path / "b" / "out"), split="train")
+    assert "messages" in first.column_names and "labels" in second.column_names

@@ -49,7 +49,9 @@ class ProblemsConfig(_Section):
     )
     limit: int | None = Field(None, gt=0, description="use at most this many problems")
     seed: int = Field(0, description="seed for generated (builtin) problem sets")
-    split: str = Field("train", description="dataset split for Hub sources")
+    split: str | None = Field(
+        None, description="split of a Hub or saved dataset (Hub default: 'train'); not for files"
+    )
     subset: str | None = Field(None, description="dataset config name for Hub sources, e.g. 'main'")
     name: str | None = Field(None, description="problem set name stored in Problem.source")
     fields: dict[str, str] = Field(

@@ -81,7 +81,7 @@ def run_command(recipe_path: str, lake: str | None, *, export: bool, console: Co
             console.print(f"  {fmt}: {path}")
     console.print("try:")
     for query in example_queries(summary.version):
-        console.print(f"  {query}", highlight=False, markup=False)
+        console.print(f"  {query}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"  thresher audit verify --version {summary.version}", highlight=False)
 
 

@@ -17,10 +17,9 @@ from thresher.flows.select import (
     SelectionResult,
     problem_set_name,
     recipe_problem_ids,
-    recipe_trace_ids,
     select_and_tag,
 )
-from thresher.schemas import InputError, Problem, Rollout, SamplingSpec
+from thresher.schemas import InputError, SamplingSpec
 from thresher.storage import Lake
 
 __all__ = [
@@ -108,7 +107,7 @@ def ingest_stage(ctx: CurateContext) -> list[str]:
     else:
         source, split = p.source, p.split
         if source.startswith("hf:"):
-            source = _hub_snapshot(source.removeprefix("hf:"), p.subset, p.split)
+            source = _hub_snapshot(source.removeprefix("hf:"), p.subset, p.split or "train")
             split = None
         mapping = dict(p.fields)
         ingest(ctx.lake, source, name=name, split=split, mapping=mapping or None)
@@ -197,82 +196,33 @@ def label_stage(ctx: CurateContext) -> int:
     return int(getattr(report, "labels", 0) or 0)
 
 
-def _rollouts(ctx: CurateContext, trace_ids: list[str]) -> list[Rollout]:
-    frame = ctx.lake.query(
-        "SELECT * FROM rollouts WHERE list_contains(?, trace_id) ORDER BY trace_id", [trace_ids]
-    )
-    return [Rollout.model_validate(row) for row in frame.to_dicts()]
-
-
-def _problems(ctx: CurateContext, problem_ids: list[str]) -> dict[str, Problem]:
-    frame = ctx.lake.query(
-        "SELECT * FROM problems WHERE list_contains(?, problem_id)", [problem_ids]
-    )
-    return {row["problem_id"]: Problem.model_validate(row) for row in frame.to_dicts()}
-
-
-def provenance_stage(ctx: CurateContext, batch_size: int = 64) -> int:
+def provenance_stage(ctx: CurateContext) -> int:
     """Score sentences under teacher and student for traces not yet scored; returns traces."""
-    from thresher.pipeline.provenance import (
-        ProvenanceTracer,
-        Role,
-        plain_context,
-        privileged_context,
-    )
-    from thresher.pipeline.scoring import Scorer
+    from thresher.pipeline.provenance_run import embedded_tracer, make_tracer, run_provenance
 
-    prov = ctx.recipe.provenance
+    prov, gen = ctx.recipe.provenance, ctx.recipe.generation
     if not prov.enabled:
         return 0
-    gen_model = ctx.recipe.generation.model
-    teacher_model = prov.teacher or gen_model
-    engine = ctx.get_engine() if ctx.recipe.generation.engine == "vllm" else None
-    scorers: dict[str, Scorer] = {}
-
-    def scorer_for(model: str) -> Scorer:
-        if model not in scorers:
-            shared = engine if engine is not None and model == gen_model else None
-            scorers[model] = Scorer(engine=shared, model=model)
-        return scorers[model]
-
-    # The same model as teacher and student only differs by what it sees: the teacher gets the
-    # reference solution (privileged context), the student the plain prompt.
-    teacher_context = privileged_context if teacher_model == prov.student else plain_context
-    tracer = ProvenanceTracer(
-        teacher=Role("teacher", teacher_model, scorer_for(teacher_model), teacher_context),
-        student=Role("student", prov.student, scorer_for(prov.student), plain_context),
-        distilled=(
-            Role("distilled", prov.distilled, scorer_for(prov.distilled), plain_context)
-            if prov.distilled
-            else None
-        ),
-    )
-    problem_ids = recipe_problem_ids(ctx.lake, ctx.recipe)
-    trace_ids = recipe_trace_ids(ctx.lake, ctx.recipe, problem_ids)
-    done = set(
-        ctx.lake.query("SELECT trace_id FROM trace_scores WHERE scorer = ?", [tracer.name])[
-            "trace_id"
-        ].to_list()
-    )
-    todo = [t for t in trace_ids if t not in done]
-    if prov.max_traces is not None:
-        todo = todo[: max(0, prov.max_traces - len(done & set(trace_ids)))]
-    scored = 0
-    for start in range(0, len(todo), batch_size):
-        rollouts = _rollouts(ctx, todo[start : start + batch_size])
-        problems = _problems(ctx, sorted({r.problem_id for r in rollouts}))
-        pairs = [
-            (problems[r.problem_id], r)
-            for r in rollouts
-            if teacher_context is plain_context or problems[r.problem_id].solution
-        ]
-        if not pairs:
-            continue
-        sentences, traces = tracer.trace(pairs)
-        ctx.lake.append("sentence_scores", sentences)
-        ctx.lake.append("trace_scores", traces)  # last: marks these traces done
-        scored += len(traces)
-    return scored
+    teacher = prov.teacher or gen.model
+    shared = gen.engine == "vllm" and teacher == prov.student == gen.model and not prov.distilled
+    if shared:
+        # One model in both roles (the teacher sees the reference solution): reuse the engine.
+        tracer = embedded_tracer(ctx.get_engine())
+    else:
+        tracer = make_tracer(teacher, prov.student, prov.distilled)
+    pending = ctx.lake.query(
+        "SELECT count(*) AS n FROM rollouts r JOIN problems p ON r.problem_id = p.problem_id "
+        "WHERE p.source = ? AND r.trace_id NOT IN "
+        "(SELECT trace_id FROM trace_scores WHERE scorer = ?)",
+        [problem_set_name(ctx.recipe), tracer.name],
+    )["n"][0]
+    if shared and pending:
+        ctx.get_engine().setup()  # the scorer does not start an engine it was handed
+    report = run_provenance(
+        ctx.lake, problem_set_name(ctx.recipe), tracer, limit=prov.max_traces,
+        progress=ctx.progress,
+    )  # fmt: skip
+    return int(report.traces_scored)
 
 
 # -- dedup and decontamination ----------------------------------------------------------------
@@ -286,72 +236,33 @@ def embedder_name(recipe: Recipe) -> str:
 
 
 def dedup_stage(ctx: CurateContext) -> int:
-    """Cluster the recipe's traces (embedding missing ones first); returns assignments added."""
-    from thresher.filters import dedup as dd
+    """Cluster the recipe's traces (embedding only the new ones); returns assignments added."""
+    from thresher.filters.dedup_run import run_dedup
+    from thresher.filters.embed import Embedder
 
     d = ctx.recipe.dedup
     if not d.enabled:
         return 0
-    problem_ids = recipe_problem_ids(ctx.lake, ctx.recipe)
-    trace_ids = recipe_trace_ids(ctx.lake, ctx.recipe, problem_ids)
-    if not trace_ids:
-        return 0
-    from thresher.flows.decisions import gather_evidence
-
-    evidence = {e.trace_id: e for e in gather_evidence(ctx.lake, ctx.recipe, trace_ids=trace_ids)}
-    infos = [
-        dd.TraceInfo(
-            trace_id=r.trace_id,
-            problem_id=r.problem_id,
-            text=r.completion or (r.reasoning + r.answer_text),
-            correct=evidence[r.trace_id].correct if r.trace_id in evidence else None,
-            n_flaws=len(evidence[r.trace_id].flaws) if r.trace_id in evidence else 0,
-            divergence=evidence[r.trace_id].divergence if r.trace_id in evidence else None,
-        )
-        for r in _rollouts(ctx, trace_ids)
-    ]
-    if d.method == "exact":
-        rows = dd.exact_clusters(infos)
-        return ctx.lake.append("dedup_assignments", rows)
-    name = embedder_name(ctx.recipe)
-    stored = set(
-        ctx.lake.query(
-            "SELECT trace_id FROM embeddings WHERE embedder = ? AND list_contains(?, trace_id)",
-            [name, trace_ids],
-        )["trace_id"].to_list()
-    )
-    missing = [t for t in infos if t.trace_id not in stored]
-    if missing:
-        if ctx.embedder is None:
-            from thresher.filters.embed import Embedder
-
-            ctx.embedder = Embedder(d.embedder)
-            ctx.embedder.setup()
-        ctx.lake.append("embeddings", dd.embed_traces(missing, ctx.embedder.embed, name))
-    from thresher.schemas import TraceEmbedding
-
-    frame = ctx.lake.query(
-        "SELECT * FROM embeddings WHERE embedder = ? AND list_contains(?, trace_id)",
-        [name, trace_ids],
-    )
-    vectors = dd.vectors_of(
-        [TraceEmbedding.model_validate(r) for r in frame.to_dicts()],
-        [t.trace_id for t in infos],
-    )
-    rows = dd.near_clusters(infos, vectors, d.threshold, name)
-    return ctx.lake.append("dedup_assignments", rows)
+    if d.method == "embedding" and ctx.embedder is None:
+        ctx.embedder = Embedder(d.embedder)
+    report = run_dedup(
+        ctx.lake, problem_set_name(ctx.recipe), embedder=ctx.embedder, threshold=d.threshold,
+        exact_only=d.method == "exact", progress=ctx.progress,
+    )  # fmt: skip
+    return int(report.rows_added)
 
 
 def decontam_stage(ctx: CurateContext) -> int:
     """Flag the recipe's problems that overlap the configured benchmarks; returns flags added."""
-    from thresher.filters.decontam import decontaminate, load_benchmark
+    from thresher.filters.decontam_run import run_decontam
 
     dc = ctx.recipe.decontam
     if not dc.benchmarks:
         return 0
-    problems = list(_problems(ctx, recipe_problem_ids(ctx.lake, ctx.recipe)).values())
-    items = [item for spec in dc.benchmarks for item in load_benchmark(spec)]
-    return ctx.lake.append("contamination_flags", decontaminate(problems, items, n=dc.ngram))
+    report = run_decontam(
+        ctx.lake, problem_set_name(ctx.recipe), dc.benchmarks, n=dc.ngram, progress=ctx.progress
+    )
+    return int(report.rows_added)
 
 
 # -- decide, tag, export ----------------------------------------------------------------------

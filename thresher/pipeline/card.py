@@ -45,13 +45,10 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
         "tags": ["thresher", "synthetic", "reasoning", fmt],
         "task_categories": ["text-generation"],
         "size_categories": [_size_category(rows)],
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
-            }
-        ],
     }
+    # No `configs:` block: the Hub and `datasets` find data/train-*.parquet by name, and with an
+    # explicit block `datasets` 5.x caches local folders under a content-blind key (two exports
+    # named alike would load each other's rows).
     front = yaml.safe_dump(meta, sort_keys=False).strip()
     funnel_rows = [(stage, source.funnel.get(stage, 0)) for stage in FUNNEL_STAGES]
     reasons = Counter(source.trace_reasons.values())

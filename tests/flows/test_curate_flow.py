@@ -1,0 +1,205 @@
+"""The curate flow end to end on the embedded model: run, resume after SIGKILL, re-select, export.
+
+Uses the session's shared `vllm_engine`; the SIGKILL test also starts one engine of its own in
+the killed `thresher run` process (same settings, so both sample the same texts).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from thresher.config import Recipe, parse_recipe
+from thresher.flows.curate import run_curate
+from thresher.flows.decisions import audit_verify
+from thresher.flows.select import select_and_tag
+from thresher.storage import Lake
+
+# Matches tests/conftest.py SHARED_ENGINE_OPTIONS, so a separately started engine samples alike.
+RECIPE = """
+name: e2e
+problems: {source: "builtin:arithmetic", limit: 3, seed: 0}
+generation:
+  model: smollm2-135m-instruct
+  n: 2
+  sampling: {temperature: 0.7, top_p: 0.95, max_tokens: 64, seed: 0}
+  batch_size: 1
+  max_model_len: 2048
+  dtype: float32
+  enforce_eager: true
+provenance: {enabled: true}
+dedup: {enabled: true, threshold: 0.95}
+selection: {max_per_problem: 2, sampled_fraction: 0.5}
+export: {formats: [sft, rl, dpo, prm], out: EXPORTS}
+"""
+
+# What must be identical between a clean run and a resumed one (content, not timestamps).
+COMPARE = {
+    "problems": "SELECT problem_id, question, answer FROM problems ORDER BY 1",
+    "rollouts": "SELECT trace_id, completion, finish_reason FROM rollouts ORDER BY 1",
+    "verdicts": "SELECT trace_id, verifier, status, correct FROM verdicts ORDER BY 1, 2",
+    "flaw_labels": "SELECT trace_id, labeler, flaw_type, severity, step FROM flaw_labels "
+    "ORDER BY ALL",
+    "sentence_scores": "SELECT trace_id, sentence_index, scorer, category FROM sentence_scores "
+    "ORDER BY ALL",
+    "trace_scores": "SELECT trace_id, scorer, n_sentences FROM trace_scores ORDER BY ALL",
+    "embeddings": "SELECT trace_id, embedder, text_hash FROM embeddings ORDER BY ALL",
+    "dedup_assignments": "SELECT trace_id, cluster_id, is_representative FROM dedup_assignments "
+    "ORDER BY ALL",
+}
+
+
+def _recipe(root: Path) -> Recipe:
+    return parse_recipe(RECIPE.replace("EXPORTS", str(root / "exports")))
+
+
+def _snapshot(lake_dir: Path, version_name: str) -> dict[str, Any]:
+    with Lake.open(lake_dir, read_only=True) as lake:
+        (version,) = [v for v in lake.versions() if v.name == version_name]
+        tables = {name: lake.sql(sql, version=version_name).rows() for name, sql in COMPARE.items()}
+        selected = lake.query(
+            "SELECT decision_context.subject_ids[1] AS s, decision_logic.reason_code AS r "
+            "FROM decisions WHERE decision_context.run_id = ? ORDER BY 1",
+            [version.flow_run_id],
+        ).rows()
+    return {"tables": tables, "decisions": selected, "funnel": version.counts}
+
+
+@pytest.fixture(scope="module")
+def clean_run(vllm_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("clean")
+    recipe = _recipe(root)
+    summary = run_curate(recipe, str(root / "lake"), engine=vllm_engine)
+    return {"root": root, "recipe": recipe, "summary": summary, "engine": vllm_engine}
+
+
+@pytest.mark.slow
+def test_flow_runs_end_to_end_and_tags_a_version(clean_run: dict[str, Any]) -> None:
+    summary = clean_run["summary"]
+    assert summary.version == "e2e-v1" and summary.flow_run_id
+    assert summary.funnel["problems"] == 3 and summary.funnel["rollouts"] == 6
+    funnel = [summary.funnel[k] for k in ("rollouts", "correct", "clean", "after_dedup")]
+    assert funnel == sorted(funnel, reverse=True)
+    assert summary.funnel["selected"] <= min(summary.funnel["after_dedup"], 6)
+    assert summary.work["generate"] == 6
+    lake_dir = clean_run["root"] / "lake"
+    with Lake.open(lake_dir, read_only=True) as lake:
+        counts = lake.table_counts()
+        (version,) = lake.versions()
+        chains = audit_verify(lake, version="e2e-v1")
+    assert counts["verdicts"] == 6 and counts["dedup_assignments"] == 6
+    assert counts["trace_scores"] == 6 and counts["embeddings"] == 6
+    assert counts["decisions"] == 3 + 6
+    assert version.recipe_hash == clean_run["recipe"].hash()
+    assert version.flow_run_id == summary.flow_run_id and version.counts == summary.funnel
+    assert len(chains) == 1 and chains[0].report.ok and chains[0].head_hash == summary.head_hash
+    assert set(summary.exports) == {"sft", "rl", "dpo", "prm"}
+
+
+@pytest.mark.slow
+def test_every_export_of_the_run_loads_with_datasets(clean_run: dict[str, Any]) -> None:
+    from datasets import load_dataset
+
+    summary = clean_run["summary"]
+    for fmt, path in summary.exports.items():
+        card = (Path(path) / "README.md").read_text()
+        assert summary.head_hash in card and "e2e-v1" in card
+        shards = sorted((Path(path) / "data").glob("*.parquet"))
+        rows = sum(pq.read_metadata(p).num_rows for p in shards)
+        if fmt == "sft":
+            assert rows == summary.funnel["selected"]
+        if rows:  # an empty split is a valid export but `datasets` refuses to build it
+            assert len(load_dataset(path, split="train")) == rows
+
+
+@pytest.mark.slow
+def test_rerun_is_incremental_and_reselection_needs_no_engine(
+    clean_run: dict[str, Any], tmp_path: Path
+) -> None:
+    lake_dir = clean_run["root"] / "lake"
+
+    real = clean_run["engine"]
+
+    class NoEngine:
+        """Names the same model as the real engine; sampling or scoring with it fails the test."""
+
+        name = "vllm"
+        model_name = real.model_name
+        model_revision = real.model_revision
+
+        def resolve(self) -> Any:
+            return real.resolve()
+
+        def setup(self) -> None:
+            raise AssertionError("the engine was started although nothing was missing")
+
+        generate = setup
+
+        def teardown(self) -> None:
+            pass
+
+    again = run_curate(clean_run["recipe"], str(lake_dir), engine=NoEngine(), export=False)
+    assert again.version == "e2e-v2" and again.work["generate"] == 0
+    assert again.funnel == clean_run["summary"].funnel
+    stricter = clean_run["recipe"].model_copy(deep=True)
+    stricter.selection.max_per_problem = 1
+    with Lake.open(lake_dir) as lake:
+        before = lake.table_counts()["rollouts"]
+        result = select_and_tag(lake, stricter, kind="reselect")
+        assert lake.table_counts()["rollouts"] == before
+    assert result.version.name == "e2e-v3"
+    assert result.funnel["selected"] <= 3
+    assert result.funnel["rollouts"] == clean_run["summary"].funnel["rollouts"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_ends_with_the_rows_of_a_clean_run(
+    clean_run: dict[str, Any], vllm_engine: Any, tmp_path: Path
+) -> None:
+    recipe_file = tmp_path / "e2e.yaml"
+    recipe_file.write_text(RECIPE.replace("EXPORTS", str(tmp_path / "exports")))
+    lake_dir = tmp_path / "lake"
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PYTHONUNBUFFERED": "1",  # progress lines must arrive as they are printed
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thresher.cli", "run", str(recipe_file), "--lake", str(lake_dir),
+         "--no-export"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    seen = []
+    try:
+        # `thresher run` reports each committed generation batch; kill right after the first,
+        # while the next batch is in flight.
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if "on_policy: 1/3 problems" in line:
+                break
+        else:
+            raise AssertionError("the run ended before it could be killed:\n" + "".join(seen))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with Lake.open(lake_dir, read_only=True) as lake:
+        committed = lake.table_counts()["rollouts"]
+        assert lake.versions() == []
+    assert 0 < committed < 6
+    resumed = run_curate(_recipe(tmp_path), str(lake_dir), engine=vllm_engine, export=False)
+    assert resumed.work["generate"] == 6 - committed  # nothing committed was generated again
+    clean = _snapshot(clean_run["root"] / "lake", "e2e-v1")
+    after = _snapshot(lake_dir, resumed.version)
+    assert after["tables"] == clean["tables"]
+    assert after["funnel"] == clean["funnel"]
+    assert after["decisions"] == clean["decisions"]

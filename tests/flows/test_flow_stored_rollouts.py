@@ -1,0 +1,133 @@
+"""The Prefect curate flow over rollouts already in the lake: every stage but generation runs
+for real (verifiers, flaw labelers, dedup, selection, exports); the engine must not be used."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from thresher.config import parse_recipe
+from thresher.flows.curate import run_curate
+from thresher.flows.decisions import audit_verify
+from thresher.flows.stages import sampling_spec
+from thresher.schemas import Problem, Rollout
+from thresher.storage import Lake
+
+QUESTIONS = [("What is 2 + 3?", "5"), ("What is 4 * 6?", "24"), ("What is 10 - 7?", "3")]
+# Per problem: a clean correct trace, a wrong answer, a correct answer after a wrong step.
+TRACES = [
+    "We compute {a} exactly. The answer is {ans}.",
+    "We compute it roughly. The answer is {wrong}.",
+    "First, 7 + 8 = 16. Anyway, the answer is {ans}.",
+]
+
+
+class NoEngine:
+    """Names a model; generating with it fails the test (every rollout is already stored)."""
+
+    name = "vllm"
+    model_name = "m"
+    model_revision = ""
+
+    def setup(self) -> None:
+        raise AssertionError("the engine was started although every rollout exists")
+
+    generate = setup
+
+    def teardown(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("stored")
+    source = root / "problems.jsonl"
+    source.write_text(
+        "".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in QUESTIONS)
+    )
+    recipe = parse_recipe(
+        f"""
+name: stored
+problems: {{source: "{source}", name: tiny-set}}
+generation: {{model: m, n: 3, sampling: {{max_tokens: 64}}}}
+provenance: {{enabled: false}}
+dedup: {{enabled: true, method: exact}}
+selection: {{max_per_problem: 1}}
+export: {{formats: [sft, rl, dpo, prm], out: "{root / "exports"}"}}
+"""
+    )
+    problems = [Problem(source="tiny-set", question=q, answer=a) for q, a in QUESTIONS]
+    rollouts = [
+        Rollout(
+            problem_id=p.problem_id,
+            model="m",
+            engine="vllm",
+            sampling=sampling_spec(recipe),
+            sample_index=k,
+            prompt=p.question,
+            completion=text.format(a=p.question[8:-1], ans=p.answer, wrong=int(p.answer or 0) + 1),
+        )  # fmt: skip
+        for p in problems
+        for k, text in enumerate(TRACES)
+    ]
+    lake_dir = root / "lake"
+    with Lake.open(lake_dir) as lake:
+        lake.append("rollouts", rollouts)
+    summary = run_curate(recipe, str(lake_dir), engine=NoEngine())
+    return {"root": root, "lake": lake_dir, "recipe": recipe, "summary": summary}
+
+
+def test_flow_labels_stored_rollouts_and_tags_a_version(stored: dict[str, Any]) -> None:
+    summary = stored["summary"]
+    assert summary.version == "stored-v1"
+    assert summary.work["generate"] == 0 and summary.work["verify"] == 9
+    assert summary.funnel == {
+        "problems": 3,
+        "rollouts": 9,
+        "correct": 6,
+        "clean": 3,
+        "after_dedup": 3,
+        "selected": 3,
+    }
+    with Lake.open(stored["lake"], read_only=True) as lake:
+        reasons = dict(
+            lake.sql(
+                "SELECT decision_logic.reason_code AS r, count(*) AS n FROM decisions GROUP BY 1"
+            ).rows()
+        )
+        (chain,) = audit_verify(lake)
+        version = lake.versions()[0]
+    assert reasons["incorrect"] == 3 and reasons["selected"] == 6  # 3 traces + 3 problems
+    assert any(r.startswith("flawed_positive:") for r in reasons)
+    assert chain.report.ok and chain.head_hash == summary.head_hash
+    assert version.flow_run_id == summary.flow_run_id
+    assert version.recipe_hash == stored["recipe"].hash()
+
+
+def test_flow_exports_load_and_cite_the_version(stored: dict[str, Any]) -> None:
+    from datasets import load_dataset
+
+    exports = stored["summary"].exports
+    assert set(exports) == {"sft", "rl", "dpo", "prm"}
+    assert len(load_dataset(exports["sft"], split="train")) == 3
+    rl = load_dataset(exports["rl"], split="train")
+    assert sorted(r["reward_model"]["ground_truth"] for r in rl) == ["24", "3", "5"]
+    dpo = load_dataset(exports["dpo"], split="train")
+    assert len(dpo) == 6 and all(r["chosen_trace_id"] != r["rejected_trace_id"] for r in dpo)
+    card = (Path(exports["sft"]) / "README.md").read_text()
+    assert "stored-v1" in card and stored["summary"].head_hash in card
+
+
+def test_rerun_adds_nothing_but_a_version(stored: dict[str, Any]) -> None:
+    with Lake.open(stored["lake"], read_only=True) as lake:
+        before = lake.table_counts()
+    again = run_curate(stored["recipe"], str(stored["lake"]), engine=NoEngine(), export=False)
+    assert again.version == "stored-v2" and again.funnel == stored["summary"].funnel
+    assert again.work["verify"] == 0 and again.work["label"] == 0 and again.work["dedup"] == 0
+    with Lake.open(stored["lake"], read_only=True) as lake:
+        after = lake.table_counts()
+    for table in ("problems", "rollouts", "verdicts", "flaw_labels", "dedup_assignments"):
+        assert after[table] == before[table]
