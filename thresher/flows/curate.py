@@ -226,7 +226,7 @@ def curate(
     if loaded.hash() in _PREBUILT:
         _PREBUILT[key] = _PREBUILT[loaded.hash()]
     try:
-        with _context(key, loaded, lake, progress=False) as ctx:
+        with _context(key, loaded, lake, progress=bool(_REPORTERS)) as ctx:
             summary = _pipeline(key, ctx, run_id, export, lambda fn, *a: fn(*a))
     finally:
         _PREBUILT.pop(key, None)

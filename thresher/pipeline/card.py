@@ -6,6 +6,7 @@ Everything in it comes from the version (no clock, no paths), so the card is rep
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import yaml
 
@@ -32,7 +33,7 @@ def _size_category(rows: int) -> str:
     return "100K<n<1M" if rows < 1_000_000 else "n>1M"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
