@@ -67,3 +67,35 @@ def test_planted_near_copy_and_paraphrase_cluster_distinct_stay_apart(embedder: 
     assert strict["copy"].cluster_id == strict["base"].cluster_id
     assert strict["para"].cluster_id != strict["base"].cluster_id
     assert strict["base"].max_similarity > 0.97
+
+
+def test_run_dedup_stores_embeddings_and_a_new_threshold_reuses_them(
+    embedder: Embedder, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from thresher.filters.dedup_run import run_dedup
+    from thresher.schemas import Problem, Rollout
+    from thresher.storage import Lake
+
+    problem = Problem(source="mini", question="Tom has 3 apples and buys 4 more. How many?")
+    texts = [BASE, NEAR_COPY, DISTINCT[1]]
+    rollouts = [
+        Rollout(problem_id=problem.problem_id, model="m", engine="vllm", prompt="q",
+                completion=t, sample_index=i)
+        for i, t in enumerate(texts)
+    ]  # fmt: skip
+    with Lake.open(str(tmp_path / "lake")) as lake:
+        lake.append("problems", [problem])
+        lake.append("rollouts", rollouts)
+        first = run_dedup(lake, "mini", embedder=embedder, threshold=0.95, progress=False)
+        assert (first.embedded_now, first.embeddings_reused) == (3, 0)
+        assert first.near_duplicates == 1 and first.near_clusters == 2
+        second = run_dedup(lake, "mini", embedder=embedder, threshold=0.5, progress=False)
+        assert (second.embedded_now, second.embeddings_reused) == (0, 3)
+        rows = lake.sql(
+            "SELECT threshold, count(DISTINCT cluster_id) AS clusters FROM dedup_assignments "
+            "WHERE method = 'embedding' GROUP BY threshold ORDER BY threshold"
+        ).to_dicts()
+        stored = lake.sql("SELECT count(*) AS n FROM embeddings").to_dicts()[0]["n"]
+    assert stored == 3
+    assert rows[1] == {"threshold": 0.95, "clusters": 2}
+    assert rows[0]["threshold"] == 0.5 and rows[0]["clusters"] <= 2

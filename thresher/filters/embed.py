@@ -47,7 +47,7 @@ class Embedder:
         *,
         backend: str = "torch",
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
     ) -> None:
         if backend not in BACKENDS:
             raise NotFoundError(
