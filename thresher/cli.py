@@ -209,7 +209,7 @@ def verify(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Check final answers (math, choice, exact) and run code in a sandbox."""
-    from thresher.filters.verify.cli_support import verify_file, verify_lake
+    from thresher.flows.verify_cmd import verify_file, verify_lake
 
     if (input_path is None) == (problems is None):
         raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
@@ -248,7 +248,7 @@ def label(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Label flaws in traces (wrong arithmetic, answer/trace mismatch, guesses, loops, ...)."""
-    from thresher.filters.flaws.cli_support import label_file, label_lake
+    from thresher.flows.label_cmd import label_file, label_lake
 
     if (input_path is None) == (problems is None):
         raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
@@ -427,7 +427,7 @@ def generate(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Generate rollouts for a problem set; re-running generates only the missing ones."""
-    from thresher.pipeline.generate_cmd import generate_command
+    from thresher.flows.generate_cmd import generate_command
 
     generate_command(
         lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from thresher.filters.flaws.lake import label_problem_set
-from thresher.filters.verify.lake import verify_problem_set
+from thresher.flows.label_lake import label_problem_set
+from thresher.flows.verify_lake import verify_problem_set
 from thresher.schemas import Problem, Rollout
 from thresher.schemas.errors import NotFoundError
 from thresher.storage import Lake

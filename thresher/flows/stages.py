@@ -173,7 +173,7 @@ def generate_stage(ctx: CurateContext, upto: int, mode: str) -> int:
 
 def verify_stage(ctx: CurateContext) -> int:
     """Verify every unverified rollout of the recipe's problem set; returns how many."""
-    from thresher.filters.verify.lake import verify_problem_set
+    from thresher.flows.verify_lake import verify_problem_set
 
     v = ctx.recipe.verify
     report = verify_problem_set(
@@ -184,7 +184,7 @@ def verify_stage(ctx: CurateContext) -> int:
 
 def label_stage(ctx: CurateContext) -> int:
     """Run the recipe's flaw labelers on every verified, unlabelled rollout; returns rows added."""
-    from thresher.filters.flaws.lake import label_problem_set
+    from thresher.flows.label_lake import label_problem_set
 
     labels = ctx.recipe.labels
     report = label_problem_set(

@@ -62,7 +62,7 @@ def verify_lake(
     lake: str, problems: str, *, workers: int, timeout_s: float, console: Console
 ) -> None:
     """Verify every unverified rollout of a problem set, then store its pass-rate statistics."""
-    from thresher.filters.verify.lake import verify_problem_set
+    from thresher.flows.verify_lake import verify_problem_set
     from thresher.storage import Lake
 
     with Lake.open(lake) as opened, _progress(console, "verify") as bar:

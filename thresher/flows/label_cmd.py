@@ -126,7 +126,7 @@ def label_lake(
     lake: str, problems: str, *, judge: str | None, judge_samples: int, console: Console
 ) -> None:
     """Label the verified rollouts of a problem set in the lake."""
-    from thresher.filters.flaws.lake import label_problem_set
+    from thresher.flows.label_lake import label_problem_set
     from thresher.storage import Lake
 
     with Lake.open(lake) as opened:

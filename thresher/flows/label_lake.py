@@ -12,7 +12,7 @@ from thresher.filters.flaws.judge import JudgeLabeler
 from thresher.filters.flaws.registry import rule_labelers
 from thresher.filters.flaws.runner import classify, label_traces
 from thresher.filters.flaws.types import Labeler, Trace
-from thresher.filters.verify.lake import require_problem_set
+from thresher.flows.verify_lake import require_problem_set
 
 __all__ = ["label_problem_set", "LabelReport"]
 
