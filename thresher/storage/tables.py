@@ -33,7 +33,7 @@ class TableSpec:
 
     name: str
     model: type[Record]
-    key: tuple[str, ...]
+    key: tuple[str, ...]  # column names or dotted struct paths, compared NULL-safely
     migration: str
 
 
