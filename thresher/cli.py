@@ -479,7 +479,7 @@ def provenance(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Trace where each sentence came from and store per-trace teacher-student divergence."""
-    from thresher.pipeline.provenance_cmd import provenance_command
+    from thresher.flows.provenance_cmd import provenance_command
 
     provenance_command(
         lake=lake, problems=problems, teacher=teacher, student=student, distilled=distilled,
@@ -520,7 +520,7 @@ def dedup(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Cluster exact and near-duplicate traces (embeddings + FAISS); labels only."""
-    from thresher.filters.dedup_cmd import dedup_command
+    from thresher.flows.dedup_cmd import dedup_command
 
     dedup_command(
         lake=lake, problems=problems, threshold=threshold, embedder=embedder, backend=backend,
@@ -552,7 +552,7 @@ def decontaminate(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Flag problems whose text overlaps benchmark items by word n-grams."""
-    from thresher.filters.dedup_cmd import decontaminate_command
+    from thresher.flows.dedup_cmd import decontaminate_command
 
     decontaminate_command(
         lake=lake, problems=problems, benchmarks=benchmark, n=n, field_name=field_name,
