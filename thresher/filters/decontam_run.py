@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from thresher.filters.bar import progress_bar
 from thresher.filters.decontam import BenchmarkItem, NgramIndex, load_benchmark
+from thresher.pipeline.progress import progress_bar
 from thresher.schemas import ContaminationFlag, Problem
 from thresher.schemas.errors import InputError, NotFoundError
 

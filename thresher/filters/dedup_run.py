@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from thresher.filters.bar import progress_bar
 from thresher.filters.dedup import (
     Scope,
     TraceInfo,
@@ -22,6 +21,7 @@ from thresher.filters.dedup import (
     vectors_of,
 )
 from thresher.filters.embed import Embedder
+from thresher.pipeline.progress import progress_bar
 from thresher.schemas import TraceEmbedding
 from thresher.schemas.errors import InputError, NotFoundError
 

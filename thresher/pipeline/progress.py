@@ -1,12 +1,44 @@
-"""A progress bar for generation: prompts done, prompts/s, output tokens/s, ETA."""
+"""Progress bars: a generic counted bar, and generation's (prompts/s, output tokens/s, ETA)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["GenerationProgress"]
+__all__ = ["GenerationProgress", "progress_bar"]
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int, enabled: bool = True
+) -> Iterator[Callable[..., None]]:
+    """Yields ``advance(n=1)``; draws nothing when disabled."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
 
 
 class GenerationProgress:

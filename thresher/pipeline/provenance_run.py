@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from thresher.pipeline.progress import progress_bar
 from thresher.pipeline.provenance import (
     CATEGORIES,
     ProvenanceThresholds,
@@ -24,7 +23,7 @@ from thresher.pipeline.provenance import (
 from thresher.schemas import Problem, Rollout
 from thresher.schemas.errors import InputError
 
-__all__ = ["ProvenanceReport", "run_provenance", "embedded_tracer", "make_tracer", "progress_bar"]
+__all__ = ["ProvenanceReport", "run_provenance", "embedded_tracer", "make_tracer"]
 
 
 @dataclass
@@ -55,34 +54,6 @@ class ProvenanceReport:
             "mean_divergence": self.mean_divergence,
             "elapsed_s": round(self.elapsed_s, 2),
         }
-
-
-@contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
-    if not enabled:
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
 
 
 def make_tracer(
