@@ -1,12 +1,14 @@
 """The curate flow end to end on the embedded model: run, resume after SIGKILL, re-select, export.
 
-Uses the session's shared `vllm_engine`; the SIGKILL test also starts one engine of its own in
-the killed `thresher run` process (same settings, so both sample the same texts).
+The in-process tests share the session's `vllm_engine`. The SIGKILL test runs `thresher run`
+three times as subprocesses (clean, killed, resumed), each with its own engine of the same
+settings, one at a time, so all of them sample the same texts.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,47 +161,62 @@ def test_rerun_is_incremental_and_reselection_needs_no_engine(
     assert result.funnel["rollouts"] == clean_run["summary"].funnel["rollouts"]
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_ends_with_the_rows_of_a_clean_run(
-    clean_run: dict[str, Any], vllm_engine: Any, tmp_path: Path
-) -> None:
-    recipe_file = tmp_path / "e2e.yaml"
-    recipe_file.write_text(RECIPE.replace("EXPORTS", str(tmp_path / "exports")))
-    lake_dir = tmp_path / "lake"
+def _cli_run(root: Path, lake_dir: Path, kill_after: str | None = None) -> str:
+    """`thresher run` in a subprocess (its own engine); SIGKILL it when a progress line shows."""
+    recipe_file = root / "e2e.yaml"
+    root.mkdir(parents=True, exist_ok=True)
+    errors = root / f"stderr-{lake_dir.name}-{kill_after is not None}.log"
+    recipe_file.write_text(RECIPE.replace("EXPORTS", str(root / "exports")))
     env = {
         **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": "1",
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(root / "prefect"),
         "PYTHONUNBUFFERED": "1",  # progress lines must arrive as they are printed
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "thresher.cli", "run", str(recipe_file), "--lake", str(lake_dir),
          "--no-export"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=errors.open("w"), text=True,
         start_new_session=True,
     )  # fmt: skip
-    seen = []
+    seen: list[str] = []
     try:
-        # `thresher run` reports each committed generation batch; kill right after the first,
-        # while the next batch is in flight.
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line)
-            if "on_policy: 1/3 problems" in line:
+            if kill_after is not None and kill_after in line:
+                os.killpg(proc.pid, signal.SIGKILL)
                 break
-        else:
-            raise AssertionError("the run ended before it could be killed:\n" + "".join(seen))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    with Lake.open(lake_dir, read_only=True) as lake:
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = "".join(seen)
+    if kill_after is None:
+        assert proc.returncode == 0, output + errors.read_text()[-3000:]
+    else:
+        assert kill_after in output, "the run ended before it could be killed:\n" + output
+    return output
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_ends_with_the_rows_of_a_clean_run(tmp_path: Path) -> None:
+    # Every run is a separate `thresher run` process, one engine at a time, same settings.
+    _cli_run(tmp_path / "a", tmp_path / "clean")
+    # `thresher run` reports each committed generation batch: kill right after the first,
+    # while the next batch is in flight.
+    _cli_run(tmp_path / "b", tmp_path / "killed", kill_after="on_policy: 1/3 problems")
+    with Lake.open(tmp_path / "killed", read_only=True) as lake:
         committed = lake.table_counts()["rollouts"]
         assert lake.versions() == []
     assert 0 < committed < 6
-    resumed = run_curate(_recipe(tmp_path), str(lake_dir), engine=vllm_engine, export=False)
-    assert resumed.work["generate"] == 6 - committed  # nothing committed was generated again
-    clean = _snapshot(clean_run["root"] / "lake", "e2e-v1")
-    after = _snapshot(lake_dir, resumed.version)
+    output = _cli_run(tmp_path / "b", tmp_path / "killed")
+    # Nothing committed was generated again: the resumed run generated only what was missing.
+    new = sum(int(m) for m in re.findall(r"generate\s+done in [\d.]+s \((\d+) new\)", output))
+    assert new == 6 - committed
+    clean = _snapshot(tmp_path / "clean", "e2e-v1")
+    after = _snapshot(tmp_path / "killed", "e2e-v1")
     assert after["tables"] == clean["tables"]
     assert after["funnel"] == clean["funnel"]
     assert after["decisions"] == clean["decisions"]
