@@ -13,6 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The converted embedded model is reused across runs when THRESHER_CACHE is set by the caller.
 os.environ.setdefault("THRESHER_CACHE", os.path.expanduser("~/.cache/thresher"))
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+# The ephemeral Prefect server logs its shutdown after pytest has closed the streams.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 # -- shared model fixtures (generation helper) ------------------------------------------------
