@@ -13,7 +13,7 @@ from thresher.filters.flaws.judge import JudgeLabeler
 from thresher.filters.flaws.registry import rule_labelers
 from thresher.filters.flaws.runner import is_flawed_positive, label_traces
 from thresher.filters.flaws.types import Labeler, Trace
-from thresher.filters.verify.jsonl import KINDS
+from thresher.filters.verify.jsonl import KINDS, read_object
 from thresher.filters.verify.pool import VerifyPool
 from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import VerifyItem
@@ -24,15 +24,9 @@ __all__ = ["label_file", "label_lake", "parse_label_line"]
 
 def parse_label_line(text: str, line_no: int) -> tuple[Any, dict[str, Any] | None, str]:
     """(id, fields, '') for a good line; (id or None, None, reason) for a bad one."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, None, f"line {line_no}: not JSON ({exc.msg} at column {exc.colno})"
-    if not isinstance(obj, dict):
-        return None, None, f"line {line_no}: expected a JSON object"
-    ident = obj.get("id")
-    if ident is None:
-        return None, None, f"line {line_no}: field 'id' is missing"
+    ident, obj, reason = read_object(text, line_no)
+    if obj is None:
+        return ident, None, reason
     if not isinstance(obj.get("response"), str):
         return ident, None, f"line {line_no}: field 'response' must be a string"
     kind = obj.get("kind", "math")

@@ -12,18 +12,14 @@ from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import Outcome, VerifyItem
 from thresher.schemas.errors import InputError
 
-__all__ = ["parse_line", "verify_jsonl", "KINDS"]
+__all__ = ["parse_line", "read_object", "verify_jsonl", "KINDS"]
 
 KINDS = ("math", "choice", "exact", "code")
 BLOCK = 20_000  # lines verified together: duplicates within a block are checked once
 
 
-def parse_line(text: str, line_no: int) -> tuple[Any, VerifyItem | None, str]:
-    """(id, item, '') for a good line; (id or None, None, reason) for a bad one."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return None, None, f"line {line_no}: not UTF-8 text"
+def read_object(text: str, line_no: int) -> tuple[Any, dict[str, Any] | None, str]:
+    """(id, object, '') for a JSON object line with an id; (None, None, reason) otherwise."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -33,6 +29,18 @@ def parse_line(text: str, line_no: int) -> tuple[Any, VerifyItem | None, str]:
     ident = obj.get("id")
     if ident is None:
         return None, None, f"line {line_no}: field 'id' is missing"
+    return ident, obj, ""
+
+
+def parse_line(text: str, line_no: int) -> tuple[Any, VerifyItem | None, str]:
+    """(id, item, '') for a good line; (id or None, None, reason) for a bad one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, None, f"line {line_no}: not UTF-8 text"
+    ident, obj, reason = read_object(text, line_no)
+    if obj is None:
+        return ident, None, reason
     kind = obj.get("kind")
     if kind not in KINDS:
         return ident, None, f"line {line_no}: field 'kind' must be one of {', '.join(KINDS)}"
