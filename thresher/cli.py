@@ -298,7 +298,9 @@ def select(
     select_command(recipe, lake, console=console)
 
 
-audit_app = typer.Typer(help="Check the decision trace and explain decisions.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check the decision trace and explain decisions.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit")
 
 
@@ -414,7 +416,9 @@ def generate(
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Traces per engine call and lake commit.")
     ] = 256,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many problems.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many problems.")
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
     max_model_len: Annotated[
         int | None, typer.Option("--max-model-len", help="vllm: context length.")
@@ -461,15 +465,21 @@ def provenance(
         str | None, typer.Option("--distilled", help="Distilled student (enables 'boosted').")
     ] = None,
     likely: Annotated[
-        float, typer.Option("--likely", help="Mean token log-prob at which a role finds a sentence likely.")
+        float,
+        typer.Option(
+            "--likely", help="Mean token log-prob at which a role finds a sentence likely."
+        ),
     ] = -1.0,
     gap: Annotated[
         float, typer.Option("--gap", help="Lead in log-prob a role needs to own a sentence.")
     ] = 0.5,
     boost: Annotated[
-        float, typer.Option("--boost", help="Distilled minus student log-prob that means 'boosted'.")
+        float,
+        typer.Option("--boost", help="Distilled minus student log-prob that means 'boosted'."),
     ] = 0.5,
-    limit: Annotated[int | None, typer.Option("--limit", help="Score at most this many traces.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Score at most this many traces.")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Traces per lake commit.")] = 32,
     dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
     max_model_len: Annotated[

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.pipeline.generate import GenerateOptions, plan_traces, sample_seed
 from thresher.flows.generate_cmd import parse_fractions
+from thresher.pipeline.generate import GenerateOptions, plan_traces, sample_seed
 from thresher.pipeline.prompts import (
     on_policy_messages,
     prefix_cut,

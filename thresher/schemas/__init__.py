@@ -35,9 +35,9 @@ from thresher.schemas.labels import (
 )
 from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
 from thresher.schemas.quarantine import QuarantineRow
-from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
 from thresher.schemas.scores import ContaminationFlag, TraceEmbedding, TraceScore
+from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.version import DatasetVersion
 
 __all__ = [

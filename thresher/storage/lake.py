@@ -114,7 +114,11 @@ class Lake:
             }
             pending = [spec for spec in TABLES if spec.migration not in applied]
             if pending:
-                self._run_in_transaction(lambda: [self._create_table(spec) for spec in pending])
+                self._run_in_transaction(lambda: self._create_tables(pending))
+
+    def _create_tables(self, specs: list[TableSpec]) -> None:
+        for spec in specs:
+            self._create_table(spec)
 
     def _create_table(self, spec: TableSpec) -> None:
         empty = to_arrow_table(spec.model, [])
