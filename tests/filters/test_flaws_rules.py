@@ -102,12 +102,79 @@ def test_answer_trace_mismatch() -> None:
         ("3 * 4 = 12, so it is probably \\boxed{12}", ["guessed_answer"], ["warning"]),
         ("\\boxed{12}", ["no_derivation"], ["error"]),
         ("Since each box has 3 * 4 = 12 eggs, \\boxed{12}", [], []),
+        # v2: an answer the reasoning never reaches (copied from a reference, say)
+        (
+            "You've already solved the problem. Here's the last line:\nFinal answer: 45",
+            ["answer_not_derived"],
+            ["error"],
+        ),
+        ("Half of the pie is 1/2 of it, so each gets that much.\nFinal answer: 0.5", [], []),
+        ("Each share is \\frac{3}{4} of the cake, as required. \\boxed{0.75}", [], []),
+        ("She loses 5 dollars, because she spent more than she earned. Final answer: -5", [], []),
+        ("The total is 1,200 dollars once all the prices are added. Final answer: 1200", [], []),
+        ("She keeps 16 - 3 - 4 of the eggs, which is what she sells.\nFinal answer: 9", [], []),
     ],
 )
 def test_unsupported_answer(text: str, types: list[str], severities: list[str]) -> None:
-    labels = get_labeler("unsupported_answer_v1").label(Trace("t", text))
+    labels = get_labeler("unsupported_answer_v2").label(Trace("t", text))
     assert [x.flaw_type for x in labels] == types
     assert [x.severity for x in labels] == severities
+
+
+# (question, worked solution): every operand is in the question, worked out before, a number
+# word, a percentage or a common constant.
+GROUNDED = [
+    (
+        "Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with "
+        "four. She sells the rest for $2 each. How much does she make every day?",
+        "She uses 3 + 4 = 7 eggs, so 16 - 7 = 9 are left. 9 * $2 = $18.\nFinal answer: 18",
+    ),
+    (
+        "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total?",
+        "White fiber: 2 / 2 = 1 bolt. Total: 2 + 1 = 3.\nFinal answer: 3",
+    ),
+    (
+        "A shirt costs $40 and is 25% off. What does it cost now?",
+        "The discount is 0.25 * 40 = 10 dollars, so 40 - 10 = 30.\nFinal answer: 30",
+    ),
+    (
+        "Sam buys two dozen eggs and breaks 5. How many are whole?",
+        "Two dozen is 2 * 12 = 24 eggs. 24 - 5 = 19.\nFinal answer: 19",
+    ),
+    (
+        "Mia reads for 2 hours. How many minutes is that, minus a 15 minute break?",
+        "2 hours is 120 minutes; 120 - 15 = 105.\nFinal answer: 105",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "solution"), GROUNDED)
+def test_operand_origin_accepts_grounded_solutions(question: str, solution: str) -> None:
+    labels = get_labeler("operand_origin_v1").label(Trace("t", solution, question=question))
+    assert labels == [], [x.critique for x in labels]
+
+
+def test_operand_origin_flags_a_number_from_nowhere() -> None:
+    question = (
+        "Samuel has 43 tomatoes. He gives 41 to a neighbour. The number of tomatoes becomes 3 "
+        "times as large. A friend gives him 32 more. How many does he have?"
+    )
+    broken = "43 - 41 = 2. Then 3 * 3 = 9. Then 6 + 32 = 38.\nFinal answer: 38"
+    [label] = get_labeler("operand_origin_v1").label(Trace("t", broken, question=question))
+    assert label.flaw_type == "operand_from_nowhere" and label.severity == "error"
+    assert label.evidence == "6 + 32 = 38" and "6" in (label.critique or "")
+    fixed = "43 - 41 = 2. Then 2 * 3 = 6. Then 6 + 32 = 38.\nFinal answer: 38"
+    assert get_labeler("operand_origin_v1").label(Trace("t", fixed, question=question)) == []
+    # without the question there is nothing to check against
+    assert get_labeler("operand_origin_v1").label(Trace("t", broken)) == []
+
+
+def test_reference_solutions_of_the_builtin_problems_are_grounded() -> None:
+    from thresher.storage.builtin import arithmetic_v1
+
+    labeler = get_labeler("operand_origin_v1")
+    for p in arithmetic_v1(400, 3, "builtin:arithmetic"):
+        assert labeler.label(Trace("t", p.solution or "", question=p.question)) == [], p.solution
 
 
 def test_repetition_loop() -> None:
@@ -147,7 +214,8 @@ def test_flawed_positive_classification() -> None:
 
 def test_registry() -> None:
     assert set(RULE_LABELERS) == {
-        "arith_step_check_v1", "answer_trace_mismatch_v1", "unsupported_answer_v1",
+        "arith_step_check_v1", "operand_origin_v1", "answer_trace_mismatch_v1",
+        "unsupported_answer_v2",
         "repetition_loop_v1", "truncated_v1", "format_v1",
     }  # fmt: skip
     assert all(describe().values())

@@ -22,11 +22,12 @@ RESPONSES = {
     "7": ["3 + 4 = 7, so \\boxed{7}", "3 + 4 = 7. \\boxed{7}"],
     "9": ["\\boxed{8}", "2 * 4 = 8 so \\boxed{8}"],
 }
+QUESTIONS = {"42": "What is 17 + 25?", "7": "What is 3 + 4?", "9": "What is 2 * 4 + 1?"}
 
 
 def _fill(lake: Lake) -> list[Rollout]:
     problems = [
-        Problem(source="tiny", question=f"What is {answer}?", answer=answer) for answer in RESPONSES
+        Problem(source="tiny", question=QUESTIONS[answer], answer=answer) for answer in RESPONSES
     ]
     other = Problem(source="other", question="1+1?", answer="2")
     lake.append("problems", [*problems, other])

@@ -1,9 +1,10 @@
-"""``answer_trace_mismatch_v1`` and ``unsupported_answer_v1``: the final answer vs its reasoning."""
+"""``answer_trace_mismatch_v1`` and ``unsupported_answer_v2``: the final answer vs its reasoning."""
 
 from __future__ import annotations
 
 import re
 
+from thresher.filters.flaws.arith import expression_values
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.filters.verify.numeric import parse_plain_number
 from thresher.schemas import FlawLabel
@@ -14,6 +15,7 @@ _RESULT = re.compile(
     r"=\s*+\$?(-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.]*[A-Za-z^(])"
 )
 _NUMBERS = re.compile(r"-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?")
+_FRACTIONS = re.compile(r"\\[dt]?frac\{\s*(\d+)\s*\}\{\s*(\d+)\s*\}|(?<![\d.])(\d+)\s*/\s*(\d+)")
 _GUESS = re.compile(
     r"\b(?:i(?:'ll| will)? guess|my (?:best )?guess|just guess|guessing|let'?s just say|"
     r"let'?s say it'?s|random(?:ly)? (?:pick|choose|guess))\b",
@@ -81,12 +83,13 @@ class AnswerTraceMismatch:
 
 class UnsupportedAnswer:
     """A final answer announced as a guess ("I guess", "let's just say": error; "probably",
-    "not sure": warning), or given with no derivation at all (error)."""
+    "not sure": warning), given with no derivation at all (error), or a number the reasoning
+    never reaches: neither written nor computed before the final answer (error; v2)."""
 
-    name = "unsupported_answer_v1"
+    name = "unsupported_answer_v2"
 
     def label(self, trace: Trace) -> list[FlawLabel]:
-        """Guess cues near the answer, or a bare answer."""
+        """Guess cues near the answer, a bare answer, or an answer the reasoning never states."""
         if trace.final.text is None:
             return []
         text = trace.response
@@ -113,4 +116,27 @@ class UnsupportedAnswer:
                     text[:200], 0, min(len(text), 200), step=0,
                 )
             )  # fmt: skip
+        elif (unreached := _unreached_answer(trace.final.text, reasoning)) is not None:
+            labels.append(
+                make_label(
+                    self.name, trace, "answer_not_derived", "error",
+                    text[max(0, len(reasoning) - 160) : len(reasoning) + 40].strip(),
+                    len(reasoning), min(len(text), len(reasoning) + 40),
+                    critique=f"the reasoning never arrives at {unreached}; the answer is asserted",
+                )
+            )  # fmt: skip
         return labels
+
+
+def _unreached_answer(final: str, reasoning: str) -> str | None:
+    """`final` when it is a number that `reasoning` neither states nor computes (`2 + 3` counts
+    for 5): e.g. an answer copied from a reference solution."""
+    answer = parse_plain_number(final)
+    if answer is None:
+        return None
+    found = _NUMBERS.findall(reasoning) + [
+        f"{m[1] or m[3]}/{m[2] or m[4]}" for m in _FRACTIONS.finditer(reasoning)
+    ]
+    stated = {abs(v) for v in map(parse_plain_number, found) if v is not None}
+    stated |= {abs(v) for v in expression_values(reasoning)}
+    return None if abs(answer) in stated else final

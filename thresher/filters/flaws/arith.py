@@ -8,7 +8,7 @@ from fractions import Fraction
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
-__all__ = ["ArithStepCheck", "find_claims", "evaluate"]
+__all__ = ["ArithStepCheck", "find_claims", "evaluate", "expression_values"]
 
 _NUM = r"\$?\d{1,3}(?:,\d{3})++(?:\.\d+)?|\$?\d+(?:\.\d+)?"
 _OP = r"\s*+(?:[-+*/×÷·−]|x(?=\s))\s*+"
@@ -113,6 +113,15 @@ def find_claims(text: str) -> list[tuple[int, int, list[str]]]:
         if len(parts) >= 2 and any(_OP_RE.search(p) for p in parts):
             claims.append((m.start(), m.end(), parts))
     return claims
+
+
+_EXPRESSION = re.compile(rf"(?<![\w.^/*+×÷·=$-]){_EXPR}")
+
+
+def expression_values(text: str) -> set[Fraction]:
+    """The values of the arithmetic expressions written in `text` (``2 + 3`` -> 5)."""
+    found = (m.group(0) for m in _EXPRESSION.finditer(text) if _OP_RE.search(m.group(0)))
+    return {v for v in map(evaluate, found) if v is not None}
 
 
 _OP_RE = re.compile(r"\d\s*(?:[-+*/×÷·−]|x\s)\s*\$?\(?\d")

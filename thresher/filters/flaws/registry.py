@@ -7,6 +7,7 @@ from collections.abc import Callable
 from thresher.filters.flaws.answer import AnswerTraceMismatch, UnsupportedAnswer
 from thresher.filters.flaws.arith import ArithStepCheck
 from thresher.filters.flaws.judge import JudgeLabeler
+from thresher.filters.flaws.operands import OperandOrigin
 from thresher.filters.flaws.repetition import RepetitionLoop
 from thresher.filters.flaws.structure import FormatCheck, Truncated
 from thresher.filters.flaws.types import Labeler
@@ -16,8 +17,9 @@ __all__ = ["LABELERS", "RULE_LABELERS", "get_labeler", "rule_labelers", "describ
 
 LABELERS: dict[str, Callable[[], Labeler]] = {
     "arith_step_check_v1": ArithStepCheck,
+    "operand_origin_v1": OperandOrigin,
     "answer_trace_mismatch_v1": AnswerTraceMismatch,
-    "unsupported_answer_v1": UnsupportedAnswer,
+    "unsupported_answer_v2": UnsupportedAnswer,
     "repetition_loop_v1": RepetitionLoop,
     "truncated_v1": Truncated,
     "format_v1": FormatCheck,
