@@ -34,6 +34,9 @@ LakeOption = Annotated[
     ),
 ]
 DEFAULT_LAKE = "./thresher-lake"
+OutputOption = Annotated[
+    str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
+]
 
 
 def main() -> None:
@@ -195,9 +198,7 @@ def verify(
             '{"id","kind":"code","response","tests":{...}}. Omit with --problems.',
         ),
     ] = None,
-    output: Annotated[
-        str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
-    ] = None,
+    output: OutputOption = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds per item (per run for code).")
@@ -211,13 +212,18 @@ def verify(
     """Check final answers (math, choice, exact) and run code in a sandbox."""
     from thresher.flows.verify_cmd import verify_file, verify_lake
 
-    if (input_path is None) == (problems is None):
-        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+    _input_or_problems(input_path, problems)
     if problems is not None:
         verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
     else:
         verify_file(input_path or "", output, workers=workers, timeout_s=timeout,
                     console=err_console)  # fmt: skip
+
+
+def _input_or_problems(input_path: str | None, problems: str | None) -> None:
+    """verify and label read a JSONL file or a lake problem set: exactly one of them."""
+    if (input_path is None) == (problems is None):
+        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
 
 
 @app.command()
@@ -230,9 +236,7 @@ def label(
             "Omit with --problems.",
         ),
     ] = None,
-    output: Annotated[
-        str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
-    ] = None,
+    output: OutputOption = None,
     judge: Annotated[
         str | None,
         typer.Option("--judge", help="Also run the judge labeler with this model (name or path)."),
@@ -250,8 +254,7 @@ def label(
     """Label flaws in traces (wrong arithmetic, answer/trace mismatch, guesses, loops, ...)."""
     from thresher.flows.label_cmd import label_file, label_lake
 
-    if (input_path is None) == (problems is None):
-        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+    _input_or_problems(input_path, problems)
     if problems is not None:
         label_lake(lake, problems, judge=judge, judge_samples=judge_samples, console=err_console)
     else:

@@ -17,73 +17,19 @@ from thresher.config import parse_recipe
 from thresher.flows.export import HubPushError, export_version, push_to_hub, read_export_source
 from thresher.flows.select import select_and_tag
 from thresher.pipeline.export import assistant_text
-from thresher.schemas import FlawLabel, InputError, Problem, Rollout, SamplingSpec, Verdict
+from thresher.schemas import InputError
 from thresher.storage import Lake
 
-RECIPE = parse_recipe(
-    """
-name: tiny
-problems: {source: "builtin:arithmetic", seed: 0}
-generation:
-  model: m
-  n: 3
-  sampling: {temperature: 0.7, top_p: 1.0, max_tokens: 64}
-dedup: {enabled: false}
-selection: {max_per_problem: 2}
-"""
-)
+from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
 
-
-def _problem(i: int) -> Problem:
-    return Problem(source="arithmetic-s0", question=f"What is {i} + {i}?", answer=str(2 * i))
-
-
-def _rollout(p: Problem, k: int, answer: str, steps: str) -> Rollout:
-    sampling = SamplingSpec(temperature=0.7, top_p=1.0, max_tokens=64)
-    return Rollout(
-        problem_id=p.problem_id,
-        model="m",
-        engine="vllm",
-        sampling=sampling,
-        sample_index=k,
-        prompt=p.question,
-        completion=f"{steps} The answer is {answer}.",
-        reasoning=steps,
-        answer_text=f"The answer is {answer}.",
-    )
+RECIPE = parse_recipe(TINY_RECIPE)
 
 
 @pytest.fixture(scope="module")
 def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake with 3 problems x 3 traces: correct, incorrect, and a flawed positive."""
-    path = tmp_path_factory.mktemp("lake")
-    problems = [_problem(i) for i in (1, 2, 3)]
-    rollouts, verdicts, flaws = [], [], []
-    for p in problems:
-        a = int(p.answer or 0)
-        good = _rollout(p, 0, str(a), f"First, {a // 2} + {a // 2} = {a}. So we are done.")
-        bad = _rollout(p, 1, str(a + 1), f"We add: {a // 2} + {a // 2} = {a + 1}. Done.")
-        flawed = _rollout(p, 2, str(a), f"Add them: {a // 2} + {a // 2} = {a + 5}. Then fix it.")
-        rollouts += [good, bad, flawed]
-        verdicts += [
-            Verdict(trace_id=good.trace_id, verifier="math_v1", status="ok", correct=True),
-            Verdict(trace_id=bad.trace_id, verifier="math_v1", status="ok", correct=False),
-            Verdict(trace_id=flawed.trace_id, verifier="math_v1", status="ok", correct=True),
-        ]
-        flaws.append(
-            FlawLabel(
-                trace_id=flawed.trace_id,
-                labeler="arith_step_check_v1",
-                flaw_type="wrong_arithmetic",
-                severity="error",
-                step=0,
-            )
-        )
+    path = build_tiny_lake(tmp_path_factory.mktemp("lake"))
     with Lake.open(path) as lake:
-        lake.append("problems", problems)
-        lake.append("rollouts", rollouts)
-        lake.append("verdicts", verdicts)
-        lake.append("flaw_labels", flaws)
         result = select_and_tag(lake, RECIPE, run_id="run-test")
     assert result.version.name == "tiny-v1"
     assert result.funnel["selected"] == 3 and result.funnel["correct"] == 6
