@@ -179,7 +179,11 @@ def labeler_rate(n: int) -> dict:
             f"Each bag costs $3, so {c / 2:g} * 3 = {c * 1.5:g} dollars.</think>\n"
             f"The answer is \\boxed{{{c}}}."
         )
-        traces.append(Trace(str(i), text, finish_reason="stop"))
+        question = (
+            f"Tom has {a} apples and buys {b} more. He packs them in bags of 2 and sells each "
+            "bag for $3. How many apples does he have?"
+        )
+        traces.append(Trace(str(i), text, question=question, finish_reason="stop"))
     labelers = rule_labelers()
     cpu, wall = time.process_time(), time.perf_counter()
     labels = label_traces(traces, labelers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from thresher.filters.flaws.arith import expression_values
 from thresher.filters.flaws.types import Trace, make_label
@@ -67,8 +68,7 @@ class AnswerTraceMismatch:
         if concluded is None or concluded == answer:
             return []
         closing = reasoning[max(0, offset + last.start() - 200) :]
-        mentioned = {parse_plain_number(n) for n in _NUMBERS.findall(closing)}
-        if answer in mentioned:
+        if _mentions(closing, final, answer):
             return []  # e.g. a check "6 * 2 = 12" after concluding 6
         start = offset + last.start()
         return [
@@ -128,11 +128,18 @@ class UnsupportedAnswer:
         return labels
 
 
+def _mentions(text: str, final: str, answer: Fraction) -> bool:
+    """Whether `text` writes the number `answer` (as `final` literally, or in another form)."""
+    if re.search(rf"(?<![\d.]){re.escape(final.strip())}(?!\d|\.\d)", text):
+        return True  # the common case, without parsing every number
+    return answer in {parse_plain_number(n) for n in _NUMBERS.findall(text)}
+
+
 def _unreached_answer(final: str, reasoning: str) -> str | None:
     """`final` when it is a number that `reasoning` neither states nor computes (`2 + 3` counts
     for 5): e.g. an answer copied from a reference solution."""
     answer = parse_plain_number(final)
-    if answer is None:
+    if answer is None or _mentions(reasoning, final, answer):
         return None
     found = _NUMBERS.findall(reasoning) + [
         f"{m[1] or m[3]}/{m[2] or m[4]}" for m in _FRACTIONS.finditer(reasoning)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
@@ -35,6 +36,7 @@ def _tokens(expr: str) -> list[str] | None:
     return out if not expr[pos:].strip() else None
 
 
+@lru_cache(maxsize=4096)  # labelers of one trace evaluate the same claims
 def evaluate(expr: str) -> Fraction | None:
     """Exact value of + - * / expressions over numbers (with parentheses), else None."""
     tokens = _tokens(expr)
@@ -153,7 +155,7 @@ class ArithStepCheck:
         if "=" not in text:
             return []
         labels = []
-        for start, end, parts in find_claims(text):
+        for start, end, parts in trace.claims:
             values = [evaluate(p) for p in parts]
             for i in range(1, len(parts)):
                 left, right = values[i - 1], values[i]

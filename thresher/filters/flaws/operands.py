@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from thresher.filters.flaws.arith import evaluate, find_claims
+from thresher.filters.flaws.arith import evaluate
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
@@ -30,22 +30,31 @@ _WORDS |= {
 _WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.I)
 # Numbers any solution may bring in without the question naming them: halving, counting from
 # one, and the common unit conversions (dozen, hours, days, percent).
-_CONSTANTS = frozenset(Fraction(n) for n in (0, 1, 2, 10, 12, 24, 60, 100, 1000))
+_CONSTANTS = frozenset((0, 1, 2, 10, 12, 24, 60, 100, 1000))
 
 
-def numbers_in(text: str) -> set[Fraction]:
-    """Every number `text` names, in digits or in words, and its percentage (n / 100)."""
-    found = {Fraction(m.replace(",", "")) for m in _NUMBER.findall(text)}
-    found |= {Fraction(_WORDS[w.lower()]) for w in _WORD.findall(text)}
-    return found | {n / 100 for n in found}
+def _value(token: str) -> Fraction | int:
+    clean = token.replace(",", "")
+    return Fraction(clean) if "." in clean else int(clean)  # ints are much cheaper
+
+
+def numbers_in(text: str) -> set[Fraction | int]:
+    """Every number `text` names, in digits or in words."""
+    found = {_value(m) for m in _NUMBER.findall(text)}
+    return found | {_WORDS[w.lower()] for w in _WORD.findall(text)}
+
+
+def _named(value: Fraction | int, known: set[Fraction | int]) -> bool:
+    """Whether `value` or the percentage it is (0.25 for 25) is among `known`."""
+    return value in known or value * 100 in known
 
 
 class OperandOrigin:
     """An operand of an explicit arithmetic claim (``6 + 32 = 38``) that appears nowhere
-    before it: not in the question, not earlier in the trace (in digits or words), and not a
-    common constant (1, 2, 10, 12, 24, 60, 100, 1000). A number from nowhere is the mark of a
-    skipped or broken step (``operand_from_nowhere``, error). Needs the question; traces
-    without one get no labels."""
+    before it: not in the question, not earlier in the trace (in digits or words, or as a
+    percentage: 0.25 for 25), and not a common constant (1, 2, 10, 12, 24, 60, 100, 1000). A
+    number from nowhere is the mark of a skipped or broken step (``operand_from_nowhere``,
+    error). Needs the question; traces without one get no labels."""
 
     name = "operand_origin_v1"
 
@@ -54,22 +63,30 @@ class OperandOrigin:
         text = trace.response
         if not trace.question or "=" not in text:
             return []
-        known = numbers_in(trace.question) | _CONSTANTS
-        seen_until = 0
-        for start, end, parts in find_claims(text):
-            known |= numbers_in(text[seen_until:start])
-            seen_until = end
+        claims = trace.claims
+        if not claims:
+            return []
+        known = {_value(m) for m in _NUMBER.findall(trace.question)} | _CONSTANTS
+        written = [(m.start(), _value(m.group(0))) for m in _NUMBER.finditer(text)]
+        seen = 0
+        for start, end, parts in claims:
+            while seen < len(written) and written[seen][0] < start:
+                known.add(written[seen][1])
+                seen += 1
             for operand in _OPERAND.findall(parts[0]):
-                value = Fraction(operand.replace(",", ""))
-                if value not in known:
-                    claim = text[start:end]
-                    return [
-                        make_label(
-                            self.name, trace, "operand_from_nowhere", "error", claim, start, end,
-                            critique=f"{operand} in {parts[0]} is neither in the question "
-                            "nor worked out before",
-                        )
-                    ]  # fmt: skip
+                value = _value(operand)
+                if _named(value, known):
+                    continue
+                # the slow path, rarely taken: numbers written as words ("three", "dozen")
+                if _named(value, numbers_in(f"{trace.question}\n{text[:start]}")):
+                    continue
+                return [
+                    make_label(
+                        self.name, trace, "operand_from_nowhere", "error", text[start:end],
+                        start, end,
+                        critique=f"{operand} in {parts[0]} is neither in the question "
+                        "nor worked out before",
+                    )
+                ]  # fmt: skip
             known |= {v for v in map(evaluate, parts) if v is not None}
-            known |= numbers_in(text[start:end])
         return []

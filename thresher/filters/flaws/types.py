@@ -30,6 +30,13 @@ class Trace:
         return extract_answer(self.response)
 
     @cached_property
+    def claims(self) -> list[tuple[int, int, list[str]]]:
+        """The explicit arithmetic claims (``a op b = c``), found once for every labeler."""
+        from thresher.filters.flaws.arith import find_claims
+
+        return find_claims(self.response)
+
+    @cached_property
     def section(self) -> tuple[str | None, str]:
         """The answer section (after ``</think>``) and how it was found."""
         return answer_section(self.response)
