@@ -128,9 +128,14 @@ class UnsupportedAnswer:
         return labels
 
 
+def _writes_literally(text: str, final: str) -> bool:
+    """Whether `text` contains the answer string `final` as a whole number."""
+    return re.search(rf"(?<![\d.]){re.escape(final.strip())}(?!\d|\.\d)", text) is not None
+
+
 def _mentions(text: str, final: str, answer: Fraction) -> bool:
     """Whether `text` writes the number `answer` (as `final` literally, or in another form)."""
-    if re.search(rf"(?<![\d.]){re.escape(final.strip())}(?!\d|\.\d)", text):
+    if _writes_literally(text, final):
         return True  # the common case, without parsing every number
     return answer in {parse_plain_number(n) for n in _NUMBERS.findall(text)}
 
@@ -139,8 +144,8 @@ def _unreached_answer(final: str, reasoning: str) -> str | None:
     """`final` when it is a number that `reasoning` neither states nor computes (`2 + 3` counts
     for 5): e.g. an answer copied from a reference solution."""
     answer = parse_plain_number(final)
-    if answer is None or _mentions(reasoning, final, answer):
-        return None
+    if answer is None or _writes_literally(reasoning, final):
+        return None  # the common case; otherwise every written and computed number is parsed
     found = _NUMBERS.findall(reasoning) + [
         f"{m[1] or m[3]}/{m[2] or m[4]}" for m in _FRACTIONS.finditer(reasoning)
     ]

@@ -9,7 +9,7 @@ from functools import lru_cache
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
-__all__ = ["ArithStepCheck", "find_claims", "evaluate", "expression_values"]
+__all__ = ["ArithStepCheck", "find_claims", "evaluate", "expression_values", "number_value"]
 
 _NUM = r"\$?\d{1,3}(?:,\d{3})++(?:\.\d+)?|\$?\d+(?:\.\d+)?"
 _OP = r"\s*+(?:[-+*/×÷·−]|x(?=\s))\s*+"
@@ -36,6 +36,12 @@ def _tokens(expr: str) -> list[str] | None:
     return out if not expr[pos:].strip() else None
 
 
+def number_value(token: str) -> Fraction | int:
+    """The exact value of one written number (``$1,200.50``, ``42``); ints where possible."""
+    clean = token.replace("$", "").replace(",", "")
+    return Fraction(clean) if "." in clean else int(clean)  # ints are much cheaper
+
+
 @lru_cache(maxsize=4096)  # labelers of one trace evaluate the same claims
 def evaluate(expr: str) -> Fraction | None:
     """Exact value of + - * / expressions over numbers (with parentheses), else None."""
@@ -43,10 +49,6 @@ def evaluate(expr: str) -> Fraction | None:
     if not tokens:
         return None
     pos = 0
-
-    def number(tok: str) -> Fraction | int:
-        clean = tok.replace("$", "").replace(",", "")
-        return Fraction(clean) if "." in clean else int(clean)  # ints are much cheaper
 
     def atom() -> Fraction | int | None:
         nonlocal pos
@@ -64,7 +66,7 @@ def evaluate(expr: str) -> Fraction | None:
             inner = atom()
             return None if inner is None else -inner
         if tok[0].isdigit() or tok[0] == "$":
-            return number(tok)
+            return number_value(tok)
         return None
 
     def product() -> Fraction | int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from thresher.filters.flaws.arith import evaluate
+from thresher.filters.flaws.arith import evaluate, number_value
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
@@ -33,14 +33,9 @@ _WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r"
 _CONSTANTS = frozenset((0, 1, 2, 10, 12, 24, 60, 100, 1000))
 
 
-def _value(token: str) -> Fraction | int:
-    clean = token.replace(",", "")
-    return Fraction(clean) if "." in clean else int(clean)  # ints are much cheaper
-
-
 def numbers_in(text: str) -> set[Fraction | int]:
     """Every number `text` names, in digits or in words."""
-    found = {_value(m) for m in _NUMBER.findall(text)}
+    found = {number_value(m) for m in _NUMBER.findall(text)}
     return found | {_WORDS[w.lower()] for w in _WORD.findall(text)}
 
 
@@ -66,15 +61,15 @@ class OperandOrigin:
         claims = trace.claims
         if not claims:
             return []
-        known = {_value(m) for m in _NUMBER.findall(trace.question)} | _CONSTANTS
-        written = [(m.start(), _value(m.group(0))) for m in _NUMBER.finditer(text)]
+        known = {number_value(m) for m in _NUMBER.findall(trace.question)} | _CONSTANTS
+        written = [(m.start(), number_value(m.group(0))) for m in _NUMBER.finditer(text)]
         seen = 0
         for start, end, parts in claims:
             while seen < len(written) and written[seen][0] < start:
                 known.add(written[seen][1])
                 seen += 1
             for operand in _OPERAND.findall(parts[0]):
-                value = _value(operand)
+                value = number_value(operand)
                 if _named(value, known):
                     continue
                 # the slow path, rarely taken: numbers written as words ("three", "dozen")
