@@ -221,6 +221,8 @@ EXTRACTION: list[Case] = [
     ("issue-10", "10", "It takes 11 weeks.\nA: 11 weeks", False),
     ("issue-10", "1/3", "The probability is 0.3333333", True),
     ("issue-10", "1/3", "The probability is 0.33", False),
+    ("issue-10", "132453", "The total is 132453.001", False),
+    ("issue-10", "62", "so it is $\\boxed{62.0000001}$", False),
     ("issue-10", "2/3", "The probability is $0.6666667$.", True),
     ("issue-10", "33333.33", "so each share is \\boxed{\\frac{100000}{3}}", True),
     ("issue-10", "8", "So the answer is 12 - 4 = 8 apples.", True),

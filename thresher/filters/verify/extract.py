@@ -40,6 +40,13 @@ _MARKER = re.compile(
     r"|^[ \t>]*+####",
     re.MULTILINE,
 )
+# GSM8K's final line: "#### 72", "#### $1,000", "#### 18 dollars" (at most two words after it).
+_HASH_ANSWER = re.compile(
+    r"[ \t]*+(?:\\?\$[ \t]*+)?[-+]?\d[\d,]*+(?:[ \t]\d{3})*+(?:\.\d+)?"
+    r"(?:[ \t]+\d+)?(?:[ \t]*/[ \t]*\d+)?(?:[ \t]+[A-Za-z]+){0,2}"
+    r"[ \t.]*$|[ \t]*+[\\$][^\n]{0,60}$",
+    re.MULTILINE,
+)
 _BOLD = re.compile(r"\*\*([^*\n]{1,200})\*\*")
 _MATH_TOKEN = re.compile(r"\\\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]|\n")
 _LATEX_MARK = re.compile(r"[\\^_{]")
@@ -262,6 +269,8 @@ def _last_marker(section: str) -> tuple[int, str] | None:
     """(position, answer) of the last answer marker whose answer is usable."""
     markers = list(_MARKER.finditer(section))
     for m in reversed(markers[-8:]):
+        if m.group().endswith("####") and not _HASH_ANSWER.match(section, m.end()):
+            continue  # a markdown heading ("#### Step 1: ..."), not GSM8K's "#### 72"
         answer = _marked_answer(section[m.end() :])
         if not answer_like(answer):
             continue

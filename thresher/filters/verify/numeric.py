@@ -1,11 +1,14 @@
 """Fast paths for plain numbers: integers, decimals, fractions and mixed numbers, exactly.
 
-Two values are equal when they are the same number, or when one is written as a decimal and it
-approximates the other: within a relative tolerance (default 1e-6: ``0.3333333`` = 1/3), or
-within one unit of its last place when it has as many places as the tolerance asks for (six at
-1e-6: ``0.083333`` = 1/12, as math-verify's six-place rounding also holds). Two integers are compared exactly. Forms whose
-value is ambiguous (``0,111`` or ``1,22``: a decimal comma or a pair?) are not plain numbers;
-math-verify reads them.
+Two values are equal when they are the same number, or when one is written as a decimal that
+approximates the other: the other value cannot be written exactly to that many places (1/3 at
+seven places), and the decimal is within a relative tolerance of it (default 1e-6:
+``0.3333333`` = 1/3), or within one unit of its last place when it has as many places as the
+tolerance asks for (six at 1e-6: ``0.083333`` = 1/12, as math-verify's six-place rounding also
+holds). A decimal that could have written the other value exactly must equal it
+(``132453.001`` is not 132453, ``2.9999999999999996`` is not 3). Forms whose value is ambiguous
+(``0,111`` or ``1,22``: a decimal comma or a pair?) are not plain numbers; math-verify reads
+them.
 """
 
 from __future__ import annotations
@@ -85,21 +88,26 @@ def _decimal_places(text: str) -> int:
     return len(tail) if tail.isdigit() else 0
 
 
+def _approximates(dec: Fraction, places: int, value: Fraction, tol: Fraction) -> bool:
+    """Whether a decimal written to ``places`` places approximates ``value`` (see module doc)."""
+    if places == 0 or (value * 10**places).denominator == 1:
+        return False  # an exact value the decimal could have written out: no tolerance
+    diff = abs(dec - value)
+    if diff <= tol * max(abs(dec), abs(value)):
+        return True
+    # Right to its last place, given to as many places as the tolerance asks for (six at 1e-6).
+    unit = Fraction(1, 10**places)
+    return unit <= tol and diff <= unit
+
+
 def numbers_equal(
     g: Fraction, a: Fraction, g_places: int, a_places: int, rel_tol: float = DEFAULT_REL_TOL
 ) -> bool:
     """Same value, or a decimal approximating the other value (see the module docstring)."""
     if g == a:
         return True
-    if g_places == 0 and a_places == 0:
-        return False  # integers and exact fractions: no tolerance
-    diff = abs(g - a)
     tol = Fraction(repr(rel_tol))  # 1e-6 exactly, not the float just below it
-    if diff <= tol * max(abs(g), abs(a)):
-        return True
-    # Right to its last place, given to as many places as the tolerance asks for (six at 1e-6).
-    unit = Fraction(1, 10 ** max(g_places, a_places))
-    return unit <= tol and diff <= unit
+    return _approximates(a, a_places, g, tol) or _approximates(g, g_places, a, tol)
 
 
 def compare_plain(gold: str, answer: str, rel_tol: float = DEFAULT_REL_TOL) -> bool | None:
