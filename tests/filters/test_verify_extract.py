@@ -48,6 +48,7 @@ def test_extracts_final_answer(response: str, expected: str, method: str) -> Non
         ("**A:** 12", "12"),
         ("Answer: 9", "9"),
         ("**Answer:** 9", "9"),
+        ("The answer is: **9**", "9"),
         ("**Answer**: 9", "9"),
         ("Answer:\n9", "9"),
         ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}"),

@@ -66,6 +66,7 @@ def _unwrap(s: str) -> str:
     for _ in range(6):
         before = s
         s = s.strip().strip("\"'“”").strip()
+        s = s.removeprefix("**").removesuffix("**").strip()  # bold cut in half by a marker
         s = s.rstrip(_TRAILING) if not s.endswith("\\.") else s
         for left, right in _WRAPPERS:
             if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
