@@ -203,5 +203,5 @@ def test_a_broken_sandbox_is_sandbox_error_never_wrong(monkeypatch: pytest.Monke
         "```python\nprint(2)\n```",
         tests={"stdin_stdout": [{"input": "", "output": "2"}]},
     )
-    out = get_verifier("code_v1").check(item)
+    out = get_verifier("code_v2").check(item)
     assert out.status == "sandbox_error" and out.correct is None

@@ -62,7 +62,7 @@ def test_verify_jsonl_contract(tmp_path: Path) -> None:
         True,
         None,
     ]
-    assert rows[0]["verifier"] == "math_v1" and rows[7]["verifier"] == "code_v1"
+    assert rows[0]["verifier"] == "math_v2" and rows[7]["verifier"] == "code_v2"
     assert "line 2" in rows[1]["reason"]
     assert "kind" in rows[5]["reason"] and "gold" in rows[6]["reason"] and "id" in rows[8]["reason"]
     assert "invalid_input 4" in proc.stderr

@@ -12,7 +12,8 @@ import pytest
 
 from thresher.flows.label_lake import label_problem_set
 from thresher.flows.verify_lake import verify_problem_set
-from thresher.schemas import Problem, Rollout
+from thresher.schemas import Problem, Rollout, Verdict
+from thresher.schemas.base import utc_now
 from thresher.schemas.errors import NotFoundError
 from thresher.storage import Lake
 
@@ -51,8 +52,9 @@ def test_verify_then_label_problem_set(tmp_path: Path) -> None:
         assert report.verified == 8
         assert report.by_status == {"ok": 7, "no_answer": 1}
         assert report.correct == 4
-        verdicts = lake.sql("SELECT status, correct FROM verdicts")
-        assert verdicts.height == 8
+        verdicts = lake.sql("SELECT verifier, status, correct FROM verdicts").to_dicts()
+        assert len(verdicts) == 8 and {v["verifier"] for v in verdicts} == {"math_v2"}
+        assert [v["correct"] for v in verdicts if v["status"] == "no_answer"] == [False]
         stats = lake.sql(
             "SELECT p.answer, s.n_samples, s.n_checked, s.n_correct, s.pass_rate, s.difficulty, "
             "s.pass_at_k FROM problem_stats s JOIN problems p USING (problem_id) ORDER BY p.answer"
@@ -104,3 +106,29 @@ def test_cli_problems_path(tmp_path: Path) -> None:
     missing = subprocess.run([*run, "verify", "--problems", "nope"],
                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert missing.returncode == 2 and "known problem sets" in missing.stderr
+
+
+def test_a_lake_with_math_v1_verdicts_still_reads(tmp_path: Path) -> None:
+    """Verdicts of the retired math_v1 (no answer was null then) stay readable; math_v2 adds
+    its own verdicts beside them instead of failing or overwriting them."""
+    with Lake.open(tmp_path / "lake") as lake:
+        rollouts = _fill(lake)
+        old = [
+            Verdict.model_construct(  # written under the old rule, which validation now rejects
+                trace_id=r.trace_id, verifier="math_v1", status="no_answer", correct=None,
+                extracted=None, reason="no final answer", elapsed_s=0.0, created_at=utc_now(),
+            )
+            for r in rollouts
+        ]  # fmt: skip
+        assert lake.append("verdicts", old) == 8
+        report = verify_problem_set(lake, "tiny", workers=1, timeout_s=10)
+        assert report.verified == 8
+        rows = lake.sql(
+            "SELECT verifier, count(*) AS n, count(correct) AS decided FROM verdicts "
+            "GROUP BY verifier ORDER BY verifier"
+        ).to_dicts()
+        assert rows == [
+            {"verifier": "math_v1", "n": 8, "decided": 0},
+            {"verifier": "math_v2", "n": 8, "decided": 8},
+        ]
+        assert verify_problem_set(lake, "tiny", workers=1).verified == 0

@@ -59,12 +59,35 @@ def test_privileged_rollout_must_be_marked_conditioned_on_ground_truth():
     assert make_rollout(mode="privileged", conditioned_on_ground_truth=True).mode == "privileged"
 
 
-def test_verdict_status_rules():
-    assert Verdict(trace_id="t", verifier="math_v1", status="ok", correct=False).correct is False
-    with pytest.raises(ValidationError, match="needs correct"):
-        Verdict(trace_id="t", verifier="math_v1", status="ok")
-    with pytest.raises(ValidationError, match="must leave correct null"):
-        Verdict(trace_id="t", verifier="math_v1", status="timeout", correct=False)
+@pytest.mark.parametrize(
+    ("status", "allowed"),
+    [
+        ("ok", {True, False}),
+        ("no_answer", {False}),  # no final answer is a wrong answer
+        ("timeout", {False, None}),  # the program's limit (false) or the verifier's (null)
+        ("memory_limit", {False, None}),
+        ("output_limit", {False, None}),
+        ("runtime_error", {False, None}),
+        ("sandbox_error", {None}),  # infrastructure never scores as wrong
+        ("invalid_input", {None}),
+    ],
+)
+def test_verdict_status_rules(status, allowed):
+    for correct in (True, False, None):
+        if correct in allowed:
+            verdict = Verdict(trace_id="t", verifier="math_v2", status=status, correct=correct)
+            assert verdict.correct is correct
+        else:
+            with pytest.raises(ValidationError, match=f"status '{status}' needs correct"):
+                Verdict(trace_id="t", verifier="math_v2", status=status, correct=correct)
+
+
+def test_verdict_correct_follows_from_a_status_that_allows_one_value():
+    assert Verdict(trace_id="t", verifier="math_v2", status="no_answer").correct is False
+    assert Verdict(trace_id="t", verifier="math_v2", status="sandbox_error").correct is None
+    assert Verdict(trace_id="t", verifier="math_v2", status="timeout").correct is None
+    with pytest.raises(ValidationError, match="needs correct true or false"):
+        Verdict(trace_id="t", verifier="math_v2", status="ok")
 
 
 @pytest.mark.parametrize(

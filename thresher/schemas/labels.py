@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,6 +12,8 @@ from thresher.schemas.base import Record, utc_now
 __all__ = [
     "Verdict",
     "VerdictStatus",
+    "CORRECT_BY_STATUS",
+    "correct_rule_error",
     "FlawLabel",
     "Severity",
     "SentenceScore",
@@ -29,6 +31,31 @@ VerdictStatus = Literal[
     "sandbox_error",
     "invalid_input",
 ]
+# What `correct` may be for each status. A response that fails on its own account is wrong
+# (false): no final answer, or its program's crash or time/memory/output limit. Null means the
+# verifier could not decide: its own timeout or crash, a sandbox failure, invalid input.
+CORRECT_BY_STATUS: dict[str, frozenset[bool | None]] = {
+    "ok": frozenset({True, False}),
+    "no_answer": frozenset({False}),
+    "timeout": frozenset({False, None}),
+    "memory_limit": frozenset({False, None}),
+    "output_limit": frozenset({False, None}),
+    "runtime_error": frozenset({False, None}),
+    "sandbox_error": frozenset({None}),
+    "invalid_input": frozenset({None}),
+}
+_WORDS = {True: "true", False: "false", None: "null"}
+
+
+def correct_rule_error(status: str, correct: bool | None) -> str | None:
+    """Why ``correct`` cannot go with ``status`` (None when it can)."""
+    allowed = CORRECT_BY_STATUS.get(status)
+    if allowed is None or correct in allowed:
+        return None
+    options = " or ".join(_WORDS[v] for v in (True, False, None) if v in allowed)
+    return f"status '{status}' needs correct {options}, got {_WORDS[correct]}"
+
+
 Severity = Literal["info", "warning", "error"]
 ProvenanceCategory = Literal[
     "teacher_originated", "student_originated", "shared", "boosted", "novel"
@@ -39,20 +66,33 @@ class Verdict(Record):
     """Whether a trace's final answer is right, as one verifier judged it."""
 
     trace_id: str
-    verifier: str = Field(..., description="versioned verifier name, e.g. 'math_v1'")
+    verifier: str = Field(..., description="versioned verifier name, e.g. 'math_v2'")
     status: VerdictStatus
-    correct: bool | None = Field(None, description="set only when status is 'ok'")
+    correct: bool | None = Field(
+        None,
+        description="true/false when decided (false also for no answer or the program's own "
+        "failure); null when the verifier could not decide",
+    )
     extracted: str | None = Field(None, description="the answer the verifier extracted")
     reason: str = ""
     elapsed_s: float = Field(0.0, ge=0.0)
     created_at: datetime = Field(default_factory=utc_now)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_correct(cls, data: Any) -> Any:
+        """A status that allows one value of ``correct`` implies it (no_answer: false)."""
+        if isinstance(data, dict) and "correct" not in data:
+            allowed = CORRECT_BY_STATUS.get(str(data.get("status")), frozenset())
+            if len(allowed) == 1:
+                data = {**data, "correct": next(iter(allowed))}
+        return data
+
     @model_validator(mode="after")
     def _status_rules(self) -> Verdict:
-        if self.status == "ok" and self.correct is None:
-            raise ValueError("status 'ok' needs correct true/false")
-        if self.status != "ok" and self.correct is not None:
-            raise ValueError(f"status '{self.status}' must leave correct null")
+        problem = correct_rule_error(self.status, self.correct)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

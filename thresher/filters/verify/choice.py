@@ -1,4 +1,4 @@
-"""``choice_v1``: multiple-choice letters ("(B)", "Answer: B", boxed B, bold B)."""
+"""``choice_v2``: multiple-choice letters ("(B)", "Answer: B", boxed B, bold B)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def extract_choice(response: str) -> tuple[str | None, str]:
 class ChoiceVerifier:
     """The chosen option letter (A-J) equals the gold letter."""
 
-    name = "choice_v1"
+    name = "choice_v2"
     kind = "choice"
 
     def quick(self, item: VerifyItem) -> Outcome | None:
@@ -57,12 +57,12 @@ class ChoiceVerifier:
             return Outcome("invalid_input", reason=f"gold {item.gold!r} is not an option letter")
         letter, method = extract_choice(item.response)
         if letter is None:
-            return Outcome("no_answer", reason=f"no option letter ({method})")
+            return Outcome("no_answer", False, reason=f"no option letter ({method})")
         return Outcome("ok", letter == gold.group(1).upper(), letter, method)
 
     def check(self, item: VerifyItem) -> Outcome:
         """Same as quick: always decidable."""
-        return self.quick(item) or Outcome("no_answer")
+        return self.quick(item) or Outcome("no_answer", False)
 
     def time_limit(self, item: VerifyItem, default_s: float) -> float:
         """The caller's per-item limit."""

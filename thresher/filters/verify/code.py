@@ -1,4 +1,4 @@
-"""``code_v1``: run the response's last Python code block against tests in the sandbox."""
+"""``code_v2``: run the response's last Python code block against tests in the sandbox."""
 
 from __future__ import annotations
 
@@ -57,11 +57,17 @@ def outputs_match(expected: str, got: str) -> bool:
     return lines(expected) == lines(got)
 
 
+def _own_fault(status: str) -> bool | None:
+    """The program's crash or limit makes it wrong; a sandbox failure decides nothing."""
+    return None if status == "sandbox_error" else False
+
+
 class CodeVerifier:
     """The last fenced Python block passes every test (stdin/stdout cases or asserts) in the
-    sandbox; limits, crashes and sandbox failures get their own status, never 'wrong'."""
+    sandbox; the program's crash or time/memory/output limit keeps its status and is wrong
+    (correct false); a sandbox failure is undecided (correct null)."""
 
-    name = "code_v1"
+    name = "code_v2"
     kind = "code"
 
     def __init__(self, limits: SandboxLimits | None = None) -> None:
@@ -74,7 +80,7 @@ class CodeVerifier:
         except ValueError as exc:
             return Outcome("invalid_input", reason=str(exc))
         if extract_code(item.response).text is None:
-            return Outcome("no_answer", reason="no python code block")
+            return Outcome("no_answer", False, reason="no python code block")
         return None
 
     def check(self, item: VerifyItem) -> Outcome:
@@ -91,11 +97,13 @@ class CodeVerifier:
                 return Outcome("ok", True, extracted, f"{len(cases)} asserts passed")
             if run.status == "runtime_error" and b"AssertionError" in run.stderr[-4000:]:
                 return Outcome("ok", False, extracted, "an assert failed")
-            return Outcome(run.status, None, extracted, run.reason)
+            return Outcome(run.status, _own_fault(run.status), extracted, run.reason)
         for i, case in enumerate(cases):
             run = run_program(program, case.get("input", "").encode(), self.limits)
             if run.status != "ok":
-                return Outcome(run.status, None, extracted, f"case {i}: {run.reason}")
+                return Outcome(
+                    run.status, _own_fault(run.status), extracted, f"case {i}: {run.reason}"
+                )
             if not outputs_match(case["output"], run.stdout.decode("utf-8", "replace")):
                 return Outcome("ok", False, extracted, f"case {i}: wrong output")
         return Outcome("ok", True, extracted, f"{len(cases)} cases passed")

@@ -1,4 +1,4 @@
-"""``exact_v1``: normalised string equality of the final answer and the gold."""
+"""``exact_v2``: normalised string equality of the final answer and the gold."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class ExactVerifier:
     """The final answer (boxed / answer phrase / bold, else a short answer section) equals the
     gold after normalisation (case, whitespace, quotes, LaTeX text wrappers, final period)."""
 
-    name = "exact_v1"
+    name = "exact_v2"
     kind = "exact"
 
     def quick(self, item: VerifyItem) -> Outcome | None:
@@ -40,13 +40,13 @@ class ExactVerifier:
             if short and len(short) <= 200:
                 text = short.splitlines()[-1]
         if not text or not normalise(text):
-            return Outcome("no_answer", reason=f"no final answer ({found.method})")
+            return Outcome("no_answer", False, reason=f"no final answer ({found.method})")
         answer = normalise(text)
         return Outcome("ok", answer == normalise(str(item.gold)), answer, found.method)
 
     def check(self, item: VerifyItem) -> Outcome:
         """Same as quick: always decidable."""
-        return self.quick(item) or Outcome("no_answer")
+        return self.quick(item) or Outcome("no_answer", False)
 
     def time_limit(self, item: VerifyItem, default_s: float) -> float:
         """The caller's per-item limit."""

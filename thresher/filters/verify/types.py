@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from thresher.schemas.labels import correct_rule_error
+
 __all__ = ["VerifyItem", "Outcome", "Verifier"]
 
 
@@ -21,7 +23,8 @@ class VerifyItem:
 
 @dataclass
 class Outcome:
-    """A verifier's finding; ``correct`` is set only when ``status`` is ``ok``."""
+    """A verifier's finding: ``correct`` is true/false when decided (false for no answer and
+    for a program's own crash or limit), null when the verifier itself could not decide."""
 
     status: str
     correct: bool | None = None
@@ -30,8 +33,9 @@ class Outcome:
     elapsed_s: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
-        if (self.status == "ok") != (self.correct is not None):
-            raise ValueError(f"status {self.status!r} with correct={self.correct!r}")
+        problem = correct_rule_error(self.status, self.correct)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 class Verifier(Protocol):
