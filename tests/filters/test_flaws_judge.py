@@ -196,6 +196,7 @@ def test_engine_is_built_in_setup_not_in_init() -> None:
     served.setup()  # an OpenAI engine has nothing to load
     assert type(served._engine).__name__ == "OpenAIEngine"
     assert served._engine.base_url == "http://127.0.0.1:9/v1" and served.judge_name == "fapo"
+    assert served._engine.timeout_s == 3600  # one long thinking answer per request
     served.teardown()
     assert served._engine is None
     with pytest.raises(InputError, match="needs a judge model"):

@@ -59,6 +59,7 @@ PROCESSBENCH_TEMPLATE = (
 
 _MAX_PARAGRAPHS = 64
 DEFAULT_MAX_TOKENS = 4096  # a thinking judge (FAPO-GenRM-4B) wants up to 16,384
+JUDGE_TIMEOUT_S = 3600.0  # per request to a judge server
 _CRITIQUE_CHARS = 4000
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _TAG = re.compile(r"<(/?)paragraph_", re.IGNORECASE)
@@ -299,8 +300,10 @@ class JudgeLabeler:
             from thresher.pipeline.engines import make_engine
 
             if self.base_url:
-                engine = make_engine("openai", self.model, base_url=self.base_url,
-                                     **self.engine_options)  # fmt: skip
+                # One judge answer is one non-streamed response: a thinking judge writing
+                # thousands of tokens needs far longer than a generation request's default.
+                options = {"timeout_s": JUDGE_TIMEOUT_S, **self.engine_options}
+                engine = make_engine("openai", self.model, base_url=self.base_url, **options)
             else:
                 engine = make_engine("vllm", self.model, **self.engine_options)
             self._engine, self._owns_engine = engine, True
@@ -334,7 +337,9 @@ class JudgeLabeler:
         from thresher.pipeline.engines import ENGINE_ERROR, GenerationRequest
 
         todo = [(t, split_paragraphs(t.response)) for t in traces]
-        self.stats["empty_trace"] += sum(1 for _, p in todo if not p)
+        empty = sum(1 for _, p in todo if not p)
+        if empty:
+            self.stats["empty_trace"] += empty
         todo = [(t, p) for t, p in todo if p]
         if not todo:
             return []
