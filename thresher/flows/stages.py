@@ -186,12 +186,18 @@ def label_stage(ctx: CurateContext) -> int:
     """Run the recipe's flaw labelers on every verified, unlabelled rollout; returns rows added."""
     from thresher.flows.label_lake import label_problem_set
 
-    labels = ctx.recipe.labels
+    labels, gen = ctx.recipe.labels, ctx.recipe.generation
+    # A judge that is the generation model, in-process, shares the started engine.
+    shared = labels.judge_model == gen.model and gen.engine == "vllm" and not labels.judge_base_url
     report = label_problem_set(
         ctx.lake,
         problem_set_name(ctx.recipe),
         labelers=list(labels.labelers) or None,
         judge=labels.judge_model,
+        judge_samples=labels.judge_samples,
+        judge_engine=ctx.get_engine() if labels.judge_model and shared else None,
+        judge_base_url=labels.judge_base_url,
+        judge_max_tokens=labels.judge_max_tokens,
     )
     return int(getattr(report, "labels", 0) or 0)
 

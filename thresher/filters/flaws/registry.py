@@ -23,9 +23,9 @@ LABELERS: dict[str, Callable[[], Labeler]] = {
     "repetition_loop_v1": RepetitionLoop,
     "truncated_v1": Truncated,
     "format_v1": FormatCheck,
-    "judge_v1": JudgeLabeler,
+    JudgeLabeler.name: JudgeLabeler,
 }
-RULE_LABELERS = tuple(name for name in LABELERS if name != "judge_v1")
+RULE_LABELERS = tuple(name for name in LABELERS if name != JudgeLabeler.name)
 
 
 def get_labeler(name: str) -> Labeler:
@@ -41,7 +41,7 @@ def get_labeler(name: str) -> Labeler:
 def rule_labelers(names: list[str] | None = None) -> list[Labeler]:
     """The named rule labelers (all of them by default; the judge is built separately)."""
     chosen = names or list(RULE_LABELERS)
-    return [get_labeler(n) for n in chosen if n != "judge_v1"]
+    return [get_labeler(n) for n in chosen if n != JudgeLabeler.name]
 
 
 def describe() -> dict[str, str]:
