@@ -15,7 +15,13 @@ from typing import Any
 
 from thresher.config import Recipe
 from thresher.pipeline.selection import FlawEvidence, TraceEvidence
-from thresher.schemas import ChainReport, DecisionEvent, NotFoundError, verify_chain
+from thresher.schemas import (
+    ChainReport,
+    DecisionEvent,
+    NotFoundError,
+    decided_correct,
+    verify_chain,
+)
 from thresher.storage import Lake
 
 __all__ = [
@@ -38,10 +44,15 @@ def gather_evidence(
     """Join verdicts, flaw labels, divergence, dedup clusters and contamination per trace."""
     where, params = _scope(trace_ids, problem_ids)
     traces = lake.query(
-        f"SELECT trace_id, problem_id FROM rollouts {where} ORDER BY trace_id", params, version
+        "SELECT trace_id, problem_id, mode, conditioned_on_ground_truth AS conditioned "
+        f"FROM rollouts {where} ORDER BY trace_id",
+        params,
+        version,
     )
     evidence = {
-        row["trace_id"]: TraceEvidence(row["trace_id"], row["problem_id"])
+        row["trace_id"]: TraceEvidence(
+            row["trace_id"], row["problem_id"], row["mode"], bool(row["conditioned"])
+        )
         for row in traces.to_dicts()
     }
     if not evidence:
@@ -60,10 +71,12 @@ def gather_evidence(
         ev = evidence.get(trace_id)
         if ev is None:
             continue
-        ok = [r for r in rows if r["status"] == "ok"]
+        decided = [r for r in rows if decided_correct(r["status"], r["correct"]) is not None]
         ev.verifier = ",".join(r["verifier"] for r in rows)
-        ev.verdict_status = "ok" if ok else rows[0]["status"]
-        ev.correct = all(r["correct"] for r in ok) if ok else None
+        ev.verdict_status = (decided or rows)[0]["status"]
+        # Wrong for any verifier that decided is wrong; right only when every decider agrees.
+        values = [decided_correct(r["status"], r["correct"]) for r in decided]
+        ev.correct = all(values) if values else None
 
     wanted = set(recipe.labels.labelers)
     for row in lake.query(

@@ -12,6 +12,7 @@ from thresher.schemas.base import Record, utc_now
 __all__ = [
     "Verdict",
     "VerdictStatus",
+    "decided_correct",
     "FlawLabel",
     "Severity",
     "SentenceScore",
@@ -54,6 +55,16 @@ class Verdict(Record):
         if self.status != "ok" and self.correct is not None:
             raise ValueError(f"status '{self.status}' must leave correct null")
         return self
+
+
+def decided_correct(status: str | None, correct: bool | None) -> bool | None:
+    """A verdict's correctness: True/False when decided, None when the verifier could not decide.
+
+    Verdicts written before `no_answer` counted as a failure stored it with a null `correct`;
+    they read as False here, so old and new lakes give the same pass rates."""
+    if correct is not None:
+        return correct
+    return False if status == "no_answer" else None
 
 
 class FlawLabel(Record):
