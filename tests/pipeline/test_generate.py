@@ -7,7 +7,15 @@ import pytest
 from thresher.pipeline.engines.openai import OpenAIEngine
 from thresher.pipeline.generate import GenerateOptions, generate
 from thresher.pipeline.prompts import prefix_cut
-from thresher.schemas import InputError, NotFoundError, Problem, SamplingSpec, Verdict, trace_text
+from thresher.schemas import (
+    FlawLabel,
+    InputError,
+    NotFoundError,
+    Problem,
+    SamplingSpec,
+    Verdict,
+    trace_text,
+)
 from thresher.storage import Lake
 
 SPEC = SamplingSpec(temperature=0.8, max_tokens=8, seed=1)
@@ -111,12 +119,20 @@ def test_prefix_mode_conditions_on_a_correct_trace_and_records_it(lake, vllm_eng
 
 
 def test_prefix_mode_can_continue_a_privileged_trace_and_keeps_the_whole_text(lake, vllm_engine):
-    shown = GenerateOptions("tiny", n=1, mode="privileged", sampling=SPEC)
+    shown = GenerateOptions("tiny", n=2, mode="privileged", sampling=SPEC, limit=1)
     generate(lake, vllm_engine, shown, progress=False)
-    source = rows(lake, "SELECT trace_id, completion FROM rollouts ORDER BY trace_id")[0]
+    flawed, source = rows(lake, "SELECT trace_id, completion FROM rollouts ORDER BY trace_id")
     lake.append(
         "verdicts",
-        [Verdict(trace_id=source["trace_id"], verifier="math_v1", status="ok", correct=True)],
+        [
+            Verdict(trace_id=t["trace_id"], verifier="math_v1", status="ok", correct=True)
+            for t in (flawed, source)
+        ],
+    )
+    # A right answer on broken reasoning is no prefix to continue.
+    lake.append(
+        "flaw_labels",
+        [FlawLabel(trace_id=flawed["trace_id"], labeler="x_v1", flaw_type="f", severity="error")],
     )
     own_only = GenerateOptions("tiny", n=1, mode="prefix", sampling=SPEC, prefix_fractions=(0.5,))
     assert generate(lake, vllm_engine, own_only, progress=False).generated == 0

@@ -170,14 +170,17 @@ def _correct_traces(
     model: str | None,
     sources: Sequence[str] = ("on_policy",),
 ) -> dict[str, tuple[str, str]]:
-    """For each problem, the first (by trace id) trace of a source mode a verifier judged correct
-    (on-policy ones before privileged ones)."""
+    """For each problem, the first (by trace id) trace of a source mode that a verifier judged
+    correct and no labeler flagged with an error (on-policy ones before privileged ones): a
+    right answer reached by broken reasoning is no prefix to continue."""
     if not problem_ids:
         return {}
     sql = (
         "SELECT r.problem_id, r.trace_id, r.completion FROM rollouts r "
         "JOIN verdicts v ON v.trace_id = r.trace_id "
-        "WHERE v.correct AND list_contains(?, r.mode) AND list_contains(?, r.problem_id)"
+        "WHERE v.correct AND list_contains(?, r.mode) AND list_contains(?, r.problem_id) "
+        "AND NOT EXISTS (SELECT 1 FROM flaw_labels f "
+        "WHERE f.trace_id = r.trace_id AND f.severity = 'error')"
     )
     params: list[Any] = [list(sources), list(problem_ids)]
     if model is not None:
