@@ -437,6 +437,13 @@ def generate(
     prefix_model: Annotated[
         str | None, typer.Option("--prefix-model", help="prefix mode: only this model's traces.")
     ] = None,
+    prefix_sources: Annotated[
+        str,
+        typer.Option(
+            "--prefix-sources",
+            help="prefix mode: modes whose correct traces give prefixes (on_policy,privileged).",
+        ),
+    ] = "on_policy",
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Traces per engine call and lake commit.")
     ] = 256,
@@ -461,7 +468,8 @@ def generate(
         lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,
         top_p=top_p, max_tokens=max_tokens, stop=list(stop or []), seed=seed, engine=engine,
         base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency,
-        prefix_fractions=prefix_fractions, prefix_model=prefix_model, batch_size=batch_size,
+        prefix_fractions=prefix_fractions, prefix_model=prefix_model,
+        prefix_sources=prefix_sources, batch_size=batch_size,
         limit=limit, dtype=dtype, max_model_len=max_model_len,
         tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
         as_json=as_json, console=console,

@@ -95,6 +95,12 @@ class GenerationConfig(_Section):
     prefix_fractions: list[float] = Field(
         default_factory=lambda: [0.5], description="prefix lengths for 'prefix' mode (0..1)"
     )
+    prefix_sources: list[Literal["on_policy", "privileged"]] = Field(
+        default_factory=lambda: ["on_policy"],
+        min_length=1,
+        description="'prefix' mode: modes whose correct traces give the prefixes; 'privileged' "
+        "continues reasoning written with the reference in view (reference_leak_v1 checks it)",
+    )
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     batch_size: int = Field(64, gt=0, description="problems per generation batch (one commit)")
     max_model_len: int | None = Field(None, gt=0, description="engine context length")
@@ -173,6 +179,18 @@ class SelectionConfig(_Section):
     max_divergence: float | None = Field(None, description="drop traces above this divergence")
     min_pass_rate: float = Field(0.0, ge=0.0, le=1.0, description="drop too-hard problems")
     max_pass_rate: float = Field(1.0, ge=0.0, le=1.0, description="drop too-easy problems")
+    pass_rate_modes: list[Mode] = Field(
+        default_factory=_default_modes,
+        min_length=1,
+        description="generation modes whose rollouts make a problem's pass rate (for the "
+        "pass-rate window, difficulty and the RL export); default: the policy's own on-policy "
+        "samples, never samples that saw the reference",
+    )
+    allow_conditioned: bool = Field(
+        False,
+        description="select traces generated with the reference solution in the prompt "
+        "(privileged mode) for SFT/DPO/PRM data; off by default (ground-truth leakage)",
+    )
     max_per_problem: int | None = Field(None, gt=0, description="selected traces per problem")
     budget: int | None = Field(None, gt=0, description="selected traces in all")
     sampled_fraction: float = Field(

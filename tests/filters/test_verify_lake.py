@@ -60,11 +60,11 @@ def test_verify_then_label_problem_set(tmp_path: Path) -> None:
             "s.pass_at_k FROM problem_stats s JOIN problems p USING (problem_id) ORDER BY p.answer"
         ).to_dicts()
         assert [(s["answer"], s["n_checked"], s["n_correct"], s["difficulty"]) for s in stats] == [
-            ("42", 3, 2, "medium"), ("7", 2, 2, "trivial"), ("9", 2, 0, "unsolved"),
+            ("42", 4, 2, "medium"), ("7", 2, 2, "trivial"), ("9", 2, 0, "unsolved"),
         ]  # fmt: skip
-        first = stats[0]
-        assert first["pass_rate"] == pytest.approx(2 / 3)
-        assert dict(first["pass_at_k"])["2"] == pytest.approx(1.0)
+        first = stats[0]  # "no idea" has no answer: a failure, not left out of the rate
+        assert first["pass_rate"] == pytest.approx(2 / 4)
+        assert dict(first["pass_at_k"])["2"] == pytest.approx(1 - 1 / 6)
 
         again = verify_problem_set(lake, "tiny", workers=1)
         assert again.verified == 0 and again.stats_rows == 0

@@ -89,6 +89,7 @@ def test_flow_labels_stored_rollouts_and_tags_a_version(stored: dict[str, Any]) 
         "rollouts": 9,
         "correct": 6,
         "clean": 3,
+        "unconditioned": 3,
         "after_dedup": 3,
         "selected": 3,
     }

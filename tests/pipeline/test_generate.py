@@ -7,7 +7,15 @@ import pytest
 from thresher.pipeline.engines.openai import OpenAIEngine
 from thresher.pipeline.generate import GenerateOptions, generate
 from thresher.pipeline.prompts import prefix_cut
-from thresher.schemas import NotFoundError, Problem, SamplingSpec, Verdict
+from thresher.schemas import (
+    FlawLabel,
+    InputError,
+    NotFoundError,
+    Problem,
+    SamplingSpec,
+    Verdict,
+    trace_text,
+)
 from thresher.storage import Lake
 
 SPEC = SamplingSpec(temperature=0.8, max_tokens=8, seed=1)
@@ -108,6 +116,41 @@ def test_prefix_mode_conditions_on_a_correct_trace_and_records_it(lake, vllm_eng
     assert r["prefix_trace_id"] == first["trace_id"] and r["prefix_fraction"] == 0.5
     assert r["prefix_chars"] == len(prefix) and r["prompt"].endswith(prefix)
     assert r["problem_id"] == first["problem_id"] and r["conditioned_on_ground_truth"] is False
+
+
+def test_prefix_mode_can_continue_a_privileged_trace_and_keeps_the_whole_text(lake, vllm_engine):
+    shown = GenerateOptions("tiny", n=2, mode="privileged", sampling=SPEC, limit=1)
+    generate(lake, vllm_engine, shown, progress=False)
+    flawed, source = rows(lake, "SELECT trace_id, completion FROM rollouts ORDER BY trace_id")
+    lake.append(
+        "verdicts",
+        [
+            Verdict(trace_id=t["trace_id"], verifier="math_v1", status="ok", correct=True)
+            for t in (flawed, source)
+        ],
+    )
+    # A right answer on broken reasoning is no prefix to continue.
+    lake.append(
+        "flaw_labels",
+        [FlawLabel(trace_id=flawed["trace_id"], labeler="x_v1", flaw_type="f", severity="error")],
+    )
+    own_only = GenerateOptions("tiny", n=1, mode="prefix", sampling=SPEC, prefix_fractions=(0.5,))
+    assert generate(lake, vllm_engine, own_only, progress=False).generated == 0
+    opts = GenerateOptions(
+        "tiny", n=1, mode="prefix", sampling=SPEC, prefix_fractions=(0.5,),
+        prefix_sources=("on_policy", "privileged"),
+    )  # fmt: skip
+    assert generate(lake, vllm_engine, opts, progress=False).generated == 1
+    [r] = rows(lake, "SELECT * FROM rollouts WHERE mode = 'prefix'")
+    prefix = prefix_cut(source["completion"], 0.5)
+    assert r["prefix_trace_id"] == source["trace_id"]
+    # The reference is not in its prompt: only the prefix it was given was written seeing it.
+    assert r["conditioned_on_ground_truth"] is False and "Reference solution" not in r["prompt"]
+    whole = trace_text(r["completion"], r["prompt"], r["prefix_chars"])
+    assert whole == prefix + r["completion"]
+    assert r["reasoning"] == whole.strip()  # no think markers: the reasoning is all of it
+    with pytest.raises(InputError, match="prefix sources"):
+        GenerateOptions("tiny", mode="prefix", prefix_sources=("prefix",))
 
 
 def test_engine_failures_are_retried_then_recorded(lake):

@@ -16,7 +16,7 @@ from thresher.schemas import verify_chain
 
 
 def ev(tid: str, pid: str = "p1", correct: bool | None = True, **kw: object) -> TraceEvidence:
-    status = kw.pop("status", "ok" if correct is not None else "no_answer")
+    status = kw.pop("status", "ok" if correct is not None else "timeout")
     return TraceEvidence(tid, pid, verdict_status=status, correct=correct, verifier="math_v1", **kw)  # type: ignore[arg-type]
 
 
@@ -33,11 +33,13 @@ def test_reason_codes_for_each_rule() -> None:
         ev("t4", flaws=[flaw]),
         ev("t5", flaws=[FlawEvidence("format_v1", "no_final_line", "warning")]),
         TraceEvidence("t6", "p1"),
+        ev("t7", correct=False, status="no_answer"),
     ]
     reasons = by_subject(decide(traces, SelectionConfig()))
     assert reasons["t1"] == "selected" and reasons["t5"] == "selected"
     assert reasons["t2"] == "incorrect"
-    assert reasons["t3"] == "unverifiable:no_answer"
+    assert reasons["t3"] == "unverifiable:timeout"  # the verifier could not decide
+    assert reasons["t7"] == "incorrect:no_answer"  # the response failed on its own account
     assert reasons["t4"] == "flawed_positive:arith_step_check"
     assert reasons["t6"] == "unverified"
     assert reasons["p1"] == "selected"
@@ -113,6 +115,7 @@ def test_funnel_counts_follow_the_stage_each_trace_missed() -> None:
         "rollouts": 6,
         "correct": 5,
         "clean": 4,
+        "unconditioned": 4,
         "after_dedup": 3,
         "selected": 2,
     }
@@ -151,3 +154,53 @@ def test_events_are_reproducible_apart_from_time() -> None:
         e.decision_context.decision_id for e in two
     ]
     assert [e.decision_logic.reason_code for e in one] == ["selected", "selected", "incorrect"]
+
+
+def test_conditioned_traces_stay_out_unless_the_recipe_opts_in() -> None:
+    flaw = FlawEvidence("reference_leak_v1", "mentions_reference", "error", 0)
+    traces = [
+        ev("own", mode="on_policy"),
+        ev("shown", mode="privileged", conditioned=True),
+        ev("shown_wrong", mode="privileged", conditioned=True, correct=False),
+        ev("shown_flawed", mode="privileged", conditioned=True, flaws=[flaw]),
+    ]
+    reasons = by_subject(decide(traces, SelectionConfig()))
+    assert reasons["own"] == "selected"
+    assert reasons["shown"] == "conditioned_on_reference"
+    # Earlier rules keep their more telling reason codes.
+    assert reasons["shown_wrong"] == "incorrect"
+    assert reasons["shown_flawed"] == "flawed_positive:reference_leak"
+    counts = funnel(decide(traces, SelectionConfig()))
+    assert (counts["clean"], counts["unconditioned"], counts["selected"]) == (2, 1, 1)
+    opted_in = by_subject(decide(traces, SelectionConfig(allow_conditioned=True)))
+    assert opted_in["shown"] == "selected"
+    assert opted_in["shown_flawed"] == "flawed_positive:reference_leak"
+
+
+def test_pass_rate_uses_the_policy_modes_and_counts_failures() -> None:
+    traces = [
+        ev("on1", mode="on_policy", correct=False),
+        ev("on2", mode="on_policy", correct=False, status="no_answer"),
+        ev("on3", mode="on_policy", correct=None),  # the verifier timed out: left out, counted
+        ev("on4", mode="on_policy"),
+        ev("pr1", mode="privileged", conditioned=True),
+        ev("pr2", mode="privileged", conditioned=True),
+    ]
+    decisions = decide(traces, SelectionConfig())
+    problem = next(d for d in decisions if d.level == "problem")
+    # 1 of 3 decided on-policy samples; the two privileged successes do not count.
+    assert problem.evidence["pass_rate"] == round(1 / 3, 6)
+    assert (problem.evidence["n_decided"], problem.evidence["n_undecided"]) == (3, 1)
+    too_hard = by_subject(decide(traces, SelectionConfig(min_pass_rate=0.5)))
+    assert too_hard["p1"] == "pass_rate_below_min"
+    mixed = SelectionConfig(min_pass_rate=0.5, pass_rate_modes=["on_policy", "privileged"])
+    assert by_subject(decide(traces, mixed))["p1"] != "pass_rate_below_min"
+
+
+def test_pass_rate_unknown_only_matters_inside_a_window() -> None:
+    traces = [ev("pr1", mode="privileged", conditioned=True)]  # no on-policy sample at all
+    decisions = decide(traces, SelectionConfig(allow_conditioned=True))
+    problem = next(d for d in decisions if d.level == "problem")
+    assert problem.evidence["pass_rate"] is None and problem.reason_code == "selected"
+    windowed = by_subject(decide(traces, SelectionConfig(max_pass_rate=0.9)))
+    assert windowed["p1"] == "pass_rate_unknown"

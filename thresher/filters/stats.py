@@ -52,8 +52,14 @@ def problem_stats(
     verifier: str,
     outcomes: Iterable[bool | None],
     ks: Sequence[int] = DEFAULT_KS,
+    *,
+    model: str = "",
+    mode: str = "",
 ) -> ProblemStats:
-    """Stats of one problem from its verdicts' ``correct`` values (None = not checkable)."""
+    """Stats of one problem's rollouts (one model, one mode) from their decided correctness.
+
+    False counts as a failure (a wrong answer, no answer, the program's own error or limit);
+    None means the verifier could not decide, and is excluded from the rate and counted."""
     values = list(outcomes)
     checked = [v for v in values if v is not None]
     n, c = len(checked), sum(1 for v in checked if v)
@@ -68,4 +74,7 @@ def problem_stats(
         pass_rate=rate,
         pass_at_k={str(k): pass_at_k(n, c, k) for k in ks if k <= n},
         difficulty=difficulty(rate),
+        model=model,
+        mode=mode,
+        n_undecided=len(values) - n,
     )

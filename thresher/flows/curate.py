@@ -188,7 +188,8 @@ def _pipeline(
             timed("generate", generate_task, upto, mode)
             _report(key, "generate", f"{mode}: {upto}/{len(problem_ids)} problems")
     timed("verify", verify_task)
-    if "prefix" in modes:  # prefixes come from verified-correct traces
+    if "prefix" in modes:  # prefixes come from correct traces no labeler flagged
+        timed("label", label_task)
         for index in range(len(batches)):
             upto = min(len(problem_ids), (index + 1) * batch)
             timed("generate", generate_task, upto, "prefix")

@@ -8,6 +8,7 @@ none of it); `audit_verify` and `audit_why` read it back.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,13 @@ from typing import Any
 
 from thresher.config import Recipe
 from thresher.pipeline.selection import FlawEvidence, TraceEvidence
-from thresher.schemas import ChainReport, DecisionEvent, NotFoundError, verify_chain
+from thresher.schemas import (
+    ChainReport,
+    DecisionEvent,
+    NotFoundError,
+    decided_correct,
+    verify_chain,
+)
 from thresher.storage import Lake
 
 __all__ = [
@@ -38,10 +45,15 @@ def gather_evidence(
     """Join verdicts, flaw labels, divergence, dedup clusters and contamination per trace."""
     where, params = _scope(trace_ids, problem_ids)
     traces = lake.query(
-        f"SELECT trace_id, problem_id FROM rollouts {where} ORDER BY trace_id", params, version
+        "SELECT trace_id, problem_id, mode, conditioned_on_ground_truth AS conditioned "
+        f"FROM rollouts {where} ORDER BY trace_id",
+        params,
+        version,
     )
     evidence = {
-        row["trace_id"]: TraceEvidence(row["trace_id"], row["problem_id"])
+        row["trace_id"]: TraceEvidence(
+            row["trace_id"], row["problem_id"], row["mode"], bool(row["conditioned"])
+        )
         for row in traces.to_dicts()
     }
     if not evidence:
@@ -56,14 +68,17 @@ def gather_evidence(
         version,
     ).to_dicts():
         verdicts[row["trace_id"]].append(row)
-    for trace_id, rows in verdicts.items():
+    for trace_id, all_rows in verdicts.items():
         ev = evidence.get(trace_id)
         if ev is None:
             continue
-        ok = [r for r in rows if r["status"] == "ok"]
+        rows = _newest_versions(all_rows)
+        decided = [r for r in rows if decided_correct(r["status"], r["correct"]) is not None]
         ev.verifier = ",".join(r["verifier"] for r in rows)
-        ev.verdict_status = "ok" if ok else rows[0]["status"]
-        ev.correct = all(r["correct"] for r in ok) if ok else None
+        ev.verdict_status = (decided or rows)[0]["status"]
+        # Wrong for any verifier that decided is wrong; right only when every decider agrees.
+        values = [decided_correct(r["status"], r["correct"]) for r in decided]
+        ev.correct = all(values) if values else None
 
     wanted = set(recipe.labels.labelers)
     for row in lake.query(
@@ -110,6 +125,28 @@ def gather_evidence(
         for ev in evidence.values():
             ev.contaminated = sorted(flagged.get(ev.problem_id, ()))
     return list(evidence.values())
+
+
+_VERSIONED = re.compile(r"^(?P<family>.+)_v(?P<version>\d+)(?::.*)?$")
+
+
+def _newest_versions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trace's verdicts from the newest version of each verifier family (math_v2 over
+    math_v1): a lake verified again after a verifier changed is judged by the new verifier."""
+
+    def family_version(name: str) -> tuple[str, int]:
+        m = _VERSIONED.match(name)
+        return (m.group("family"), int(m.group("version"))) if m else (name, 0)
+
+    newest: dict[str, int] = {}
+    for row in rows:
+        family, version = family_version(row["verifier"])
+        newest[family] = max(newest.get(family, version), version)
+    return [
+        r
+        for r in rows
+        if family_version(r["verifier"])[1] == newest[family_version(r["verifier"])[0]]
+    ]
 
 
 def _embedder_name(recipe: Recipe) -> str:

@@ -66,8 +66,7 @@ def read_export_source(lake: Lake, version: str | None = None) -> ExportSource:
     problems_decided = [d for d in decisions if d["dt"].endswith("problem_selection")]
     problem_reasons = {d["subject"]: d["reason"] for d in problems_decided}
     pass_rates = {
-        d["subject"]: float(json.loads(d["evidence_json"]).get("pass_rate", 0.0))
-        for d in problems_decided
+        d["subject"]: json.loads(d["evidence_json"]).get("pass_rate") for d in problems_decided
     }
     problems = {
         r["problem_id"]: r
@@ -81,8 +80,9 @@ def read_export_source(lake: Lake, version: str | None = None) -> ExportSource:
     rollouts = {
         r["trace_id"]: r
         for r in lake.query(
-            "SELECT trace_id, problem_id, model, mode, completion, reasoning, answer_text "
-            "FROM rollouts WHERE list_contains(?, trace_id)",
+            "SELECT trace_id, problem_id, model, mode, conditioned_on_ground_truth, prompt, "
+            "prefix_chars, completion, reasoning, answer_text FROM rollouts "
+            "WHERE list_contains(?, trace_id)",
             [list(traces)],
             at,
         ).to_dicts()
@@ -122,9 +122,19 @@ def read_export_source(lake: Lake, version: str | None = None) -> ExportSource:
         funnel=dict(v.counts),
         provenance=provenance,
         recipe_yaml=recipe[0]["yaml"] if recipe else "",
+        allow_conditioned=_allows_conditioned(recipe[0]["yaml"] if recipe else ""),
         recipe_name=recipe[0]["name"] if recipe else "",
         created_at=v.created_at.isoformat(),
     )
+
+
+def _allows_conditioned(recipe_yaml: str) -> bool:
+    """Whether the version's recipe opted in to traces generated with the reference shown."""
+    from thresher.config import parse_recipe
+
+    if not recipe_yaml:
+        return False
+    return parse_recipe(recipe_yaml, source="<stored recipe>").selection.allow_conditioned
 
 
 def export_version(

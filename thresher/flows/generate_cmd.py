@@ -49,6 +49,7 @@ def generate_command(
     max_concurrency: int,
     prefix_fractions: str,
     prefix_model: str | None,
+    prefix_sources: str = "on_policy",
     batch_size: int,
     limit: int | None,
     dtype: str,
@@ -91,6 +92,7 @@ def generate_command(
         sampling=sampling,
         prefix_fractions=parse_fractions(prefix_fractions),
         prefix_model=prefix_model,
+        prefix_sources=tuple(m.strip() for m in prefix_sources.split(",") if m.strip()),
         batch_size=batch_size,
         limit=limit,
     )

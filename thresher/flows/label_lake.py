@@ -13,7 +13,7 @@ from thresher.filters.flaws.registry import rule_labelers
 from thresher.filters.flaws.runner import classify, label_traces
 from thresher.filters.flaws.types import Labeler, Trace
 from thresher.flows.verify_lake import require_problem_set
-from thresher.schemas import FlawLabel, InputError
+from thresher.schemas import FlawLabel, InputError, trace_text
 
 __all__ = ["label_problem_set", "LabelReport"]
 
@@ -74,7 +74,8 @@ def label_problem_set(
             max_tokens=judge_max_tokens,
         )  # fmt: skip
     rows = lake.query(
-        "SELECT r.trace_id, r.completion, r.reasoning, r.answer_text, r.finish_reason, "
+        "SELECT r.trace_id, r.completion, r.prompt, r.prefix_chars, r.reasoning, r.answer_text, "
+        "r.finish_reason, "
         "p.question, p.answer, p.kind, bool_or(v.correct) FILTER (WHERE v.status = 'ok') AS correct "
         "FROM rollouts r JOIN problems p ON r.problem_id = p.problem_id "
         "JOIN verdicts v ON v.trace_id = r.trace_id WHERE p.source = ? "
@@ -117,7 +118,8 @@ def _label_batches(
         traces = [
             Trace(
                 r["trace_id"],
-                r["completion"] or f"{r['reasoning'] or ''}\n</think>\n{r['answer_text'] or ''}",
+                trace_text(r["completion"], r["prompt"], r["prefix_chars"])
+                or f"{r['reasoning'] or ''}\n</think>\n{r['answer_text'] or ''}",
                 question=r["question"], gold=r["answer"], finish_reason=r["finish_reason"] or "",
                 kind=r["kind"],
             )

@@ -161,6 +161,7 @@ def generate_stage(ctx: CurateContext, upto: int, mode: str) -> int:
         mode=mode,  # type: ignore[arg-type]
         sampling=sampling_spec(ctx.recipe),
         prefix_fractions=tuple(gen.prefix_fractions),
+        prefix_sources=tuple(gen.prefix_sources),
         batch_size=1 << 30,  # one engine call per flow batch: same batch, same texts
         limit=upto,
     )

@@ -15,7 +15,7 @@ from thresher.filters.verify.pool import VerifyPool
 from thresher.filters.verify.registry import DEFAULT_FOR_KIND
 from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import VerifyItem
-from thresher.schemas import ProblemStats, Verdict
+from thresher.schemas import ProblemStats, Verdict, decided_correct, trace_text
 from thresher.schemas.errors import NotFoundError
 
 __all__ = ["verify_problem_set", "compute_stats", "VerifyReport", "require_problem_set"]
@@ -37,15 +37,18 @@ class VerifyReport:
     by_status: dict[str, int] = field(default_factory=dict)
     correct: int = 0
     stats_rows: int = 0
-    difficulty: dict[str, int] = field(default_factory=dict)
+    difficulty: dict[str, dict[str, int]] = field(default_factory=dict)  # mode -> bucket -> n
 
     def summary(self) -> str:
         """One line for the console."""
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "none"
-        buckets = ", ".join(f"{k} {v}" for k, v in sorted(self.difficulty.items())) or "none"
+        buckets = "; ".join(
+            f"{mode}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            for mode, counts in sorted(self.difficulty.items())
+        )
         return (
             f"{self.problem_set}: verified {self.verified} rollouts ({statuses}); "
-            f"{self.correct} correct; problems by difficulty: {buckets}"
+            f"{self.correct} correct; problems by difficulty per mode: {buckets or 'none'}"
         )
 
 
@@ -60,7 +63,7 @@ def require_problem_set(lake: Any, name: str) -> None:
 
 def _response(row: dict[str, Any]) -> str:
     if row["completion"]:
-        return str(row["completion"])
+        return trace_text(row["completion"], row["prompt"] or "", row["prefix_chars"])
     return f"{row['reasoning'] or ''}\n</think>\n{row['answer_text'] or ''}"
 
 
@@ -76,7 +79,8 @@ def verify_problem_set(
     require_problem_set(lake, name)
     report = VerifyReport(name)
     query = (
-        "SELECT r.trace_id, r.completion, r.reasoning, r.answer_text, p.kind, p.answer, "
+        "SELECT r.trace_id, r.completion, r.prompt, r.prefix_chars, r.reasoning, r.answer_text, "
+        "p.kind, p.answer, "
         f"p.tests_json, {_VERIFIER_SQL} AS verifier "
         "FROM rollouts r JOIN problems p ON r.problem_id = p.problem_id "
         "WHERE p.source = ? AND NOT EXISTS (SELECT 1 FROM verdicts v "
@@ -108,20 +112,25 @@ def verify_problem_set(
     stats = compute_stats(lake, name)
     report.stats_rows = lake.append("problem_stats", stats) if stats else 0
     for s in stats:
-        report.difficulty[s.difficulty] = report.difficulty.get(s.difficulty, 0) + 1
+        counts = report.difficulty.setdefault(s.mode, {})
+        counts[s.difficulty] = counts.get(s.difficulty, 0) + 1
     return report
 
 
 def compute_stats(lake: Any, name: str) -> list[ProblemStats]:
-    """Current stats of every problem of a set that has verdicts (one row per verifier)."""
+    """Current stats of every problem of a set that has verdicts: one row per (problem, model,
+    mode, verifier), so shown-the-reference samples never inflate a model's own pass rate."""
     frame = lake.query(
-        "SELECT p.problem_id, p.source, v.verifier, v.status, v.correct "
+        "SELECT p.problem_id, p.source, r.model, r.mode, v.verifier, v.status, v.correct "
         "FROM problems p JOIN rollouts r ON r.problem_id = p.problem_id "
         "JOIN verdicts v ON v.trace_id = r.trace_id WHERE p.source = ?",
         [name],
     )
-    grouped: dict[tuple[str, str, str], list[bool | None]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str, str, str], list[bool | None]] = defaultdict(list)
     for row in frame.iter_rows(named=True):
-        value = row["correct"] if row["status"] == "ok" else None
-        grouped[(row["problem_id"], row["source"], row["verifier"])].append(value)
-    return [problem_stats(pid, src, ver, vals) for (pid, src, ver), vals in sorted(grouped.items())]
+        key = (row["problem_id"], row["source"], row["model"], row["mode"], row["verifier"])
+        grouped[key].append(decided_correct(row["status"], row["correct"]))
+    return [
+        problem_stats(pid, src, ver, vals, model=model, mode=mode)
+        for (pid, src, model, mode, ver), vals in sorted(grouped.items())
+    ]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thresher.pipeline.segment import segment
-from thresher.schemas import InputError, sha256_hex
+from thresher.schemas import InputError, sha256_hex, trace_text
 
 __all__ = [
     "FORMATS",
@@ -105,7 +105,7 @@ class ExportSource:
     head_hash: str
     trace_reasons: dict[str, str]  # trace_id -> reason code ('selected' when kept)
     problem_reasons: dict[str, str]  # problem_id -> reason code
-    pass_rates: dict[str, float]
+    pass_rates: dict[str, float | None]  # over the policy's pass-rate modes; None: no sample
     problems: dict[str, dict[str, Any]]  # problem_id -> problem row
     rollouts: dict[str, dict[str, Any]]  # trace_id -> rollout row
     flaws: list[dict[str, Any]] = field(default_factory=list)  # flaw label rows
@@ -113,6 +113,7 @@ class ExportSource:
     provenance: dict[str, float] = field(default_factory=dict)  # mean shares, divergence
     recipe_yaml: str = ""
     recipe_name: str = ""
+    allow_conditioned: bool = False  # the recipe let reference-conditioned traces in
     created_at: str = ""
 
 
@@ -211,11 +212,20 @@ def _pair_key(trace_id: str) -> str:
     return sha256_hex(trace_id.encode())
 
 
+def _usable(source: ExportSource, trace_id: str) -> bool:
+    """Whether a trace may appear in training data at all: a trace generated with the reference
+    solution in its prompt only when the recipe opted in (selected ones already passed that)."""
+    rollout = source.rollouts[trace_id]
+    return source.allow_conditioned or not rollout.get("conditioned_on_ground_truth")
+
+
 def _dpo(source: ExportSource, style: ThinkStyle) -> list[dict[str, Any]]:
     chosen: dict[str, list[str]] = defaultdict(list)
     rejected: dict[str, list[str]] = defaultdict(list)
     for trace_id, reason in source.trace_reasons.items():
         pid = source.rollouts[trace_id]["problem_id"]
+        if not _usable(source, trace_id):
+            continue
         if reason == "selected":
             chosen[pid].append(trace_id)
         elif reason.startswith(_REJECTABLE):
@@ -270,12 +280,14 @@ def _prm(source: ExportSource) -> list[dict[str, Any]]:
         error_at = first_error.get(trace_id)
         # Per-step labels need to know where the first error is: clean selected traces (all
         # steps good) and traces with a located error; an unlocated wrong answer is left out.
-        if reason != "selected" and error_at is None:
+        if (reason != "selected" and error_at is None) or not _usable(source, trace_id):
             continue
         rollout = source.rollouts[trace_id]
-        text = rollout.get("completion") or (
-            (rollout.get("reasoning") or "") + (rollout.get("answer_text") or "")
-        )
+        text = trace_text(
+            rollout.get("completion") or "",
+            rollout.get("prompt") or "",
+            rollout.get("prefix_chars"),
+        ) or ((rollout.get("reasoning") or "") + (rollout.get("answer_text") or ""))
         steps = [s.text for s in segment(text)]
         if not steps:
             continue

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SKIP_NO_REFERENCE = "no_reference"
 SKIP_NO_CORRECT_TRACE = "no_correct_trace"
 MODES: tuple[str, ...] = ("on_policy", "prefix", "privileged")
+PREFIX_SOURCES: tuple[str, ...] = ("on_policy", "privileged")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class GenerateOptions:
     sampling: SamplingSpec = field(default_factory=lambda: SamplingSpec.model_validate({}))
     prefix_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     prefix_model: str | None = None  # take prefixes only from this model's traces
+    # Modes whose correct traces give prefixes; "privileged" lets a model continue reasoning it
+    # wrote with the reference in view (its continuations are checked by reference_leak_v1).
+    prefix_sources: tuple[str, ...] = ("on_policy",)
     batch_size: int = 256  # requests (one per trace) per engine call and lake commit
     limit: int | None = None  # at most this many problems (in problem_id order)
     retries: int = 2  # engine-call retries per batch before its traces are recorded failed
@@ -72,6 +76,13 @@ class GenerateOptions:
             )
         if self.batch_size < 1:
             raise InputError("batch_size must be >= 1", field="batch_size")
+        unknown = set(self.prefix_sources) - set(PREFIX_SOURCES)
+        if unknown or not self.prefix_sources:
+            raise InputError(
+                f"prefix sources must be some of {', '.join(PREFIX_SOURCES)}, "
+                f"got {', '.join(self.prefix_sources) or 'none'}",
+                field="prefix_sources",
+            )
         for f in self.prefix_fractions:
             if not 0.0 < f < 1.0:
                 raise InputError(
@@ -154,22 +165,28 @@ def load_problems(lake: Any, name: str, limit: int | None = None) -> list[Proble
 
 
 def _correct_traces(
-    lake: Any, problem_ids: Sequence[str], model: str | None
+    lake: Any,
+    problem_ids: Sequence[str],
+    model: str | None,
+    sources: Sequence[str] = ("on_policy",),
 ) -> dict[str, tuple[str, str]]:
-    """For each problem, the first (by trace id) on-policy trace a verifier judged correct."""
+    """For each problem, the first (by trace id) trace of a source mode that a verifier judged
+    correct and no labeler flagged with an error (on-policy ones before privileged ones): a
+    right answer reached by broken reasoning is no prefix to continue."""
     if not problem_ids:
         return {}
     sql = (
         "SELECT r.problem_id, r.trace_id, r.completion FROM rollouts r "
         "JOIN verdicts v ON v.trace_id = r.trace_id "
-        "WHERE v.correct AND r.mode = 'on_policy' AND NOT r.conditioned_on_ground_truth "
-        "AND list_contains(?, r.problem_id)"
+        "WHERE v.correct AND list_contains(?, r.mode) AND list_contains(?, r.problem_id) "
+        "AND NOT EXISTS (SELECT 1 FROM flaw_labels f "
+        "WHERE f.trace_id = r.trace_id AND f.severity = 'error')"
     )
-    params: list[Any] = [list(problem_ids)]
+    params: list[Any] = [list(sources), list(problem_ids)]
     if model is not None:
         sql += " AND r.model = ?"
         params.append(model)
-    sql += " ORDER BY r.problem_id, r.trace_id"
+    sql += " ORDER BY r.problem_id, r.mode = 'privileged', r.trace_id"
     found: dict[str, tuple[str, str]] = {}
     for row in lake.query(sql, params=params).iter_rows():
         found.setdefault(row[0], (row[1], row[2]))
@@ -235,7 +252,8 @@ def plan_traces(
                             problem,
                             i,
                             SKIP_NO_CORRECT_TRACE,
-                            "no stored on-policy trace judged correct for this problem",
+                            "no stored trace judged correct for this problem (prefix sources: "
+                            f"{', '.join(options.prefix_sources)})",
                             frac,
                         )
                         continue
@@ -279,7 +297,9 @@ def generate(
     problems = load_problems(lake, options.problems, options.limit)
     model, revision = engine.model_name, _revision(engine)
     correct = (
-        _correct_traces(lake, [p.problem_id for p in problems], options.prefix_model)
+        _correct_traces(
+            lake, [p.problem_id for p in problems], options.prefix_model, options.prefix_sources
+        )
         if options.mode == "prefix"
         else None
     )
@@ -377,7 +397,8 @@ def _run_batch(
             )
             continue
         sample = res.samples[0]
-        reasoning, answer = split_reasoning(sample.text, options.markers)
+        # A prefix continuation's reasoning starts with the prefix it was given.
+        reasoning, answer = split_reasoning(plan.assistant_prefix + sample.text, options.markers)
         rollout = Rollout(
             trace_id="",  # filled from content; checked against the planned id below
             problem_id=plan.problem.problem_id,

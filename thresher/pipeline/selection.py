@@ -34,14 +34,18 @@ __all__ = [
     "POLICY_NAME",
     "Decision",
     "FlawEvidence",
+    "PassRate",
     "TraceEvidence",
     "decide",
     "decision_events",
     "funnel",
+    "pass_rate",
 ]
 
 POLICY_NAME = "selection_policy_v1"
-FUNNEL_STAGES = ("problems", "rollouts", "correct", "clean", "after_dedup", "selected")
+FUNNEL_STAGES = (
+    "problems", "rollouts", "correct", "clean", "unconditioned", "after_dedup", "selected",
+)  # fmt: skip
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
 Tier = Literal["lightweight", "sampled", "full"]
@@ -63,8 +67,10 @@ class TraceEvidence:
 
     trace_id: str
     problem_id: str
+    mode: str = "on_policy"
+    conditioned: bool = False  # generated with the reference solution in its prompt
     verdict_status: str | None = None  # None: no verdict stored
-    correct: bool | None = None
+    correct: bool | None = None  # None: not decided (no verdict, or the verifier could not)
     verifier: str | None = None
     flaws: list[FlawEvidence] = field(default_factory=list)
     divergence: float | None = None
@@ -75,6 +81,8 @@ class TraceEvidence:
     def as_json(self) -> dict[str, Any]:
         """The evidence as JSON-compatible data."""
         return {
+            "mode": self.mode,
+            "conditioned": self.conditioned,
             "verdict_status": self.verdict_status,
             "correct": self.correct,
             "verifier": self.verifier,
@@ -129,14 +137,18 @@ def _trace_rule(ev: TraceEvidence, policy: SelectionConfig) -> tuple[str, str] |
     if policy.require_correct:
         if ev.verdict_status is None:
             return "unverified", "correct"
-        if ev.verdict_status != "ok":
+        if ev.correct is None:
             return f"unverifiable:{ev.verdict_status}", "correct"
         if not ev.correct:
-            return "incorrect", "correct"
+            # A failure of the response itself: no answer, or the program's error or limit.
+            status = "" if ev.verdict_status == "ok" else f":{ev.verdict_status}"
+            return f"incorrect{status}", "correct"
     flaw = _blocking_flaw(ev, policy)
     if flaw is not None:
         kind = "flawed_positive" if ev.correct else "flawed"
         return f"{kind}:{_labeler_code(flaw.labeler)}", "clean"
+    if ev.conditioned and not policy.allow_conditioned:
+        return "conditioned_on_reference", "unconditioned"
     if ev.divergence is not None:
         if policy.min_divergence is not None and ev.divergence < policy.min_divergence:
             return "divergence_below_min", "clean"
@@ -145,18 +157,43 @@ def _trace_rule(ev: TraceEvidence, policy: SelectionConfig) -> tuple[str, str] |
     return None
 
 
+@dataclass(frozen=True)
+class PassRate:
+    """A problem's pass rate over the decided rollouts of the policy's pass-rate modes."""
+
+    rate: float | None  # None: no decided rollout in those modes
+    decided: int
+    undecided: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures a problem decision records as evidence."""
+        rate = None if self.rate is None else round(self.rate, 6)
+        return {"pass_rate": rate, "n_decided": self.decided, "n_undecided": self.undecided}
+
+
+def pass_rate(traces: Sequence[TraceEvidence], modes: Sequence[str]) -> PassRate:
+    """Correct / decided over the traces generated in `modes`; undecided ones are counted apart."""
+    sample = [t for t in traces if t.mode in modes and t.verdict_status is not None]
+    decided = [t for t in sample if t.correct is not None]
+    correct = sum(1 for t in decided if t.correct)
+    rate = correct / len(decided) if decided else None
+    return PassRate(rate, len(decided), len(sample) - len(decided))
+
+
 def _problem_rule(
     traces: Sequence[TraceEvidence], policy: SelectionConfig
-) -> tuple[str | None, float]:
+) -> tuple[str | None, PassRate]:
     """A problem-level drop reason (or None) and the problem's pass rate."""
-    verified = [t for t in traces if t.verdict_status == "ok"]
-    rate = sum(1 for t in verified if t.correct) / len(traces) if traces else 0.0
+    rate = pass_rate(traces, policy.pass_rate_modes)
     benchmarks = sorted({b for t in traces for b in t.contaminated})
     if policy.drop_contaminated and benchmarks:
         return f"contaminated:{benchmarks[0]}", rate
-    if rate < policy.min_pass_rate:
+    windowed = policy.min_pass_rate > 0.0 or policy.max_pass_rate < 1.0
+    if rate.rate is None:
+        return ("pass_rate_unknown" if windowed else None), rate
+    if rate.rate < policy.min_pass_rate:
         return "pass_rate_below_min", rate
-    if rate > policy.max_pass_rate:
+    if rate.rate > policy.max_pass_rate:
         return "pass_rate_above_max", rate
     return None, rate
 
@@ -174,11 +211,11 @@ def decide(
         by_problem.setdefault(pid, [])
     trace_decisions: dict[str, Decision] = {}
     problem_reason: dict[str, str | None] = {}
-    pass_rate: dict[str, float] = {}
+    rates: dict[str, PassRate] = {}
     survivors: list[TraceEvidence] = []
     for pid in sorted(by_problem):
         traces = sorted(by_problem[pid], key=lambda t: t.trace_id)
-        reason, pass_rate[pid] = _problem_rule(traces, policy)
+        reason, rates[pid] = _problem_rule(traces, policy)
         problem_reason[pid] = reason
         for ev in traces:
             rule = _trace_rule(ev, policy)
@@ -241,7 +278,8 @@ def decide(
         reason = problem_reason[pid] or ("selected" if n_sel else "no_trace_selected")
         evidence_json = {
             "rollouts": len(by_problem[pid]),
-            "pass_rate": round(pass_rate[pid], 6),
+            **rates[pid].as_json(),
+            "pass_rate_modes": list(policy.pass_rate_modes),
             "selected_traces": n_sel,
         }
         decisions.append(
@@ -293,6 +331,8 @@ def decision_events(
         "require_correct": str(policy.require_correct).lower(),
         "drop_flaw_severity": str(policy.drop_flaw_severity),
         "drop_near_duplicates": str(policy.drop_near_duplicates).lower(),
+        "allow_conditioned": str(policy.allow_conditioned).lower(),
+        "pass_rate_modes": ",".join(policy.pass_rate_modes),
         "ignore_labelers": ",".join(policy.ignore_labelers),
     }
     problem_decision_id: dict[str, str] = {}
@@ -349,6 +389,9 @@ def _light(decision: Decision) -> dict[str, Any]:
         keep["divergence"] = ev.get("divergence")
     if decision.reason_code.startswith("near_duplicate_of"):
         keep["cluster_id"] = ev.get("cluster_id")
+    if decision.reason_code == "conditioned_on_reference":
+        keep["mode"] = ev.get("mode")
+        keep["conditioned"] = ev.get("conditioned")
     return keep
 
 

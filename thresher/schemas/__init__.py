@@ -32,10 +32,11 @@ from thresher.schemas.labels import (
     Severity,
     Verdict,
     VerdictStatus,
+    decided_correct,
 )
 from thresher.schemas.problem import Problem, ProblemKind, problem_id_for
 from thresher.schemas.quarantine import QuarantineRow
-from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for
+from thresher.schemas.rollout import Rollout, RolloutMode, SamplingSpec, trace_id_for, trace_text
 from thresher.schemas.scores import ContaminationFlag, TraceEmbedding, TraceScore
 from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.version import DatasetVersion
@@ -76,6 +77,7 @@ __all__ = [
     "ThresherError",
     "Verdict",
     "VerdictStatus",
+    "decided_correct",
     "arrow_schema",
     "arrow_type",
     "canonical_json",
@@ -86,6 +88,7 @@ __all__ = [
     "sha256_hex",
     "to_arrow_table",
     "trace_id_for",
+    "trace_text",
     "utc_now",
     "verify_chain",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "VerdictStatus",
     "CORRECT_BY_STATUS",
     "correct_rule_error",
+    "decided_correct",
     "FlawLabel",
     "Severity",
     "SentenceScore",
@@ -94,6 +95,16 @@ class Verdict(Record):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+def decided_correct(status: str | None, correct: bool | None) -> bool | None:
+    """A verdict's correctness: True/False when decided, None when the verifier could not decide.
+
+    Verdicts written before `no_answer` counted as a failure stored it with a null `correct`;
+    they read as False here, so old and new lakes give the same pass rates."""
+    if correct is not None:
+        return correct
+    return False if status == "no_answer" else None
 
 
 class FlawLabel(Record):

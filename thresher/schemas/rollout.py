@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from thresher.schemas.base import Record, utc_now
 from thresher.schemas.ids import content_id
 
-__all__ = ["Rollout", "SamplingSpec", "RolloutMode", "trace_id_for"]
+__all__ = ["Rollout", "SamplingSpec", "RolloutMode", "trace_id_for", "trace_text"]
 
 RolloutMode = Literal["on_policy", "prefix", "privileged"]
 
@@ -49,6 +49,14 @@ def trace_id_for(
     )
 
 
+def trace_text(completion: str, prompt: str = "", prefix_chars: int | None = None) -> str:
+    """A trace's whole text: for a prefix continuation, the prefix it was given (the end of its
+    prompt) followed by what the model generated; otherwise the generated text."""
+    if prefix_chars:
+        return prompt[max(0, len(prompt) - prefix_chars) :] + completion
+    return completion
+
+
 class Rollout(Record):
     """One trace: prompt, reasoning, final answer text, and its provenance."""
 
@@ -79,6 +87,8 @@ class Rollout(Record):
 
     @model_validator(mode="after")
     def _fill_id(self) -> Rollout:
+        if self.prefix_chars and len(self.prompt) < self.prefix_chars:
+            raise ValueError("prefix_chars is longer than the prompt that ends with the prefix")
         if self.mode == "privileged" and not self.conditioned_on_ground_truth:
             raise ValueError("privileged rollouts must set conditioned_on_ground_truth=True")
         if not self.trace_id:

@@ -20,7 +20,7 @@ from thresher.schemas.errors import NotFoundError, ThresherError
 from thresher.storage.append import KeyIndex, new_rows, write_rows
 from thresher.storage.extensions import load_extension
 from thresher.storage.location import LakeLocation, parse_location
-from thresher.storage.tables import TABLES, TableSpec, table_spec
+from thresher.storage.tables import ADDED_COLUMNS, TABLES, AddedColumns, TableSpec, table_spec
 
 __all__ = ["Lake", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
@@ -115,6 +115,9 @@ class Lake:
             pending = [spec for spec in TABLES if spec.migration not in applied]
             if pending:
                 self._run_in_transaction(lambda: self._create_tables(pending))
+            added = [m for m in ADDED_COLUMNS if m.migration not in applied]
+            if added:
+                self._run_in_transaction(lambda: self._add_columns(added))
 
     def _create_tables(self, specs: list[TableSpec]) -> None:
         for spec in specs:
@@ -132,6 +135,24 @@ class Lake:
         self._conn.execute(
             f"INSERT INTO {_ALIAS}.{_MIGRATIONS} VALUES (?, now())", [spec.migration]
         )
+
+    def _add_columns(self, migrations: list[AddedColumns]) -> None:
+        for migration in migrations:
+            empty = to_arrow_table(table_spec(migration.table).model, [])
+            self._conn.register("_thresher_empty", empty)
+            try:
+                rows = self._conn.execute("DESCRIBE _thresher_empty").fetchall()
+                types = {row[0]: row[1] for row in rows}
+            finally:
+                self._conn.unregister("_thresher_empty")
+            for column in migration.columns:
+                self._conn.execute(
+                    f"ALTER TABLE {_ALIAS}.{migration.table} "
+                    f"ADD COLUMN IF NOT EXISTS {column} {types[column]}"
+                )
+            self._conn.execute(
+                f"INSERT INTO {_ALIAS}.{_MIGRATIONS} VALUES (?, now())", [migration.migration]
+            )
 
     def migrations(self) -> list[str]:
         """Names of the migrations recorded in this lake, in the order they ran."""

@@ -24,7 +24,7 @@ from thresher.schemas.errors import NotFoundError
 from thresher.schemas.recipe import RecipeRecord
 from thresher.schemas.stats import ProblemStats
 
-__all__ = ["TableSpec", "TABLES", "table_spec"]
+__all__ = ["TableSpec", "TABLES", "AddedColumns", "ADDED_COLUMNS", "table_spec"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,27 @@ TABLES: list[TableSpec] = [
     TableSpec(
         "problem_stats",
         ProblemStats,
-        ("problem_id", "verifier", "n_samples", "n_checked", "n_correct"),
+        ("problem_id", "verifier", "model", "mode", "n_samples", "n_checked", "n_correct",
+         "n_undecided"),
         "0015_create_problem_stats",
+    ),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AddedColumns:
+    """Columns added to an existing table; they must be the record's last fields, in order,
+    so that lakes created before and after the migration have the same column order."""
+
+    migration: str
+    table: str
+    columns: tuple[str, ...]
+
+
+# Run after the table migrations, in order; on a lake created fresh they are no-ops.
+ADDED_COLUMNS: list[AddedColumns] = [
+    AddedColumns(
+        "0016_problem_stats_per_model_mode", "problem_stats", ("model", "mode", "n_undecided")
     ),
 ]
 
