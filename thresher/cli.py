@@ -312,11 +312,20 @@ def run(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
     ] = True,
+    max_rollouts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rollouts",
+            min=1,
+            help="Refuse a plan of more rollouts than this (default 1,000,000, or "
+            "$THRESHER_MAX_ROLLOUTS).",
+        ),
+    ] = None,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
     from thresher.flows.cli_support import run_command
 
-    run_command(recipe, lake, export=export, console=console)
+    run_command(recipe, lake, export=export, console=console, max_rollouts=max_rollouts)
 
 
 @app.command()
