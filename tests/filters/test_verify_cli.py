@@ -296,3 +296,18 @@ def test_an_error_mid_file_keeps_the_previous_output(
     assert calls == [1, 1]
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_one_clear_error(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, **GOOD}) + "\n")
+    to_file = _thresher("verify", str(src), "-o", "/dev/full")
+    with open("/dev/full", "w") as full:
+        to_stdout = subprocess.run(
+            [sys.executable, "-m", "thresher.cli", "verify", str(src)],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    for proc, where in ((to_file, "/dev/full"), (to_stdout, "standard output")):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"error: cannot write {where}: No space left on device" in proc.stderr

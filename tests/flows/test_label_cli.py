@@ -165,3 +165,14 @@ def test_unwritable_label_output_fails_before_work(tmp_path: Path, target: str) 
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert "labelled" not in proc.stderr
+
+
+def test_a_missing_judge_model_fails_before_work(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(_line("a", "7") + b"\n")
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous\n")
+    proc = _thresher("label", str(src), "-o", str(out), "--judge", str(tmp_path / "no-model"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--judge" in proc.stderr and "not found" in proc.stderr
+    assert out.read_text() == "previous\n"

@@ -27,6 +27,7 @@ from thresher.filters.verify.jsonl import (
 from thresher.filters.verify.pool import VerifyPool
 from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import VerifyItem
+from thresher.flows.plan import check_model
 from thresher.flows.verify_cmd import terminate_cleanly
 from thresher.pipeline.outputs import atomic_text_output
 from thresher.schemas import FlawLabel
@@ -101,6 +102,8 @@ def label_file(
     `max_line_bytes` or whose rule labelling takes over `line_timeout_s` gets its own status.
     """
     check_input(input_path)
+    if judge:
+        check_model(judge, "--judge")  # before any work, not after the first chunk
     labelers: list[Labeler] = rule_labelers()
     judge_labeler = JudgeLabeler(judge, samples=judge_samples) if judge else None
     counts = {"lines": 0, "flawed_positive": 0, "invalid": 0, "timeout": 0}

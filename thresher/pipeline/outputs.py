@@ -8,6 +8,7 @@ one is refused, and a re-export replaces and removes only the files its marker l
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -34,7 +35,10 @@ class OutputError(ThresherError):
 
 
 class _Sink(io.TextIOWrapper):
-    """A text file whose write errors name the output instead of ending in a traceback."""
+    """A text file whose write errors name the output instead of ending in a traceback.
+
+    A closed pipe (``| head``) is left as the BrokenPipeError the CLI framework handles.
+    """
 
     target = ""
 
@@ -42,7 +46,20 @@ class _Sink(io.TextIOWrapper):
         try:
             return super().write(s)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}") from None
+            raise _named(exc, self.target) from None
+
+    def finish(self) -> None:
+        """Flush what is buffered, with the same error naming."""
+        try:
+            self.flush()
+        except OSError as exc:
+            raise _named(exc, self.target) from None
+
+
+def _named(exc: OSError, target: str) -> OSError | OutputError:
+    if exc.errno == errno.EPIPE:
+        return exc
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}")
 
 
 def _fail(path: str, field: str, message: str, hint: str | None = None) -> InputError:
@@ -58,7 +75,8 @@ def atomic_text_output(path: str | None, *, field: str = "--output") -> Iterator
     existing path that is not a regular file (a FIFO, /dev/stdout) is written in place.
     """
     if path is None or path == "-":
-        yield sys.stdout
+        with _stdout() as out:
+            yield out
         return
     target = Path(os.path.realpath(path))  # a symlink keeps pointing at the new file
     try:
@@ -86,11 +104,11 @@ def atomic_text_output(path: str | None, *, field: str = "--output") -> Iterator
     sink.target = path
     try:
         yield sink
+        sink.finish()
         try:
-            sink.flush()
             os.fsync(sink.fileno())
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise _named(exc, path) from None
         sink.close()
         os.replace(tmp, target)
     except BaseException:
@@ -109,8 +127,30 @@ def _open_in_place(path: str, field: str) -> Iterator[IO[str]]:
         raise _fail(path, field, f"cannot write here: {exc.strerror}") from None
     sink = _Sink(raw, encoding="utf-8", newline="\n")
     sink.target = path
-    with sink:
+    try:
         yield sink
+        sink.finish()
+    finally:
+        with suppress(OSError):
+            sink.close()
+
+
+@contextmanager
+def _stdout() -> Iterator[IO[str]]:
+    """Standard output as a sink with named write errors; left open afterwards."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # replaced by something text-only: use it as it is
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    sink = _Sink(buffer, encoding="utf-8", newline="\n")
+    sink.target = "standard output"
+    try:
+        yield sink
+        sink.finish()
+    finally:
+        with suppress(ValueError, OSError):
+            sink.detach()  # never close the process's stdout
 
 
 # -- export folders -----------------------------------------------------------------------------
