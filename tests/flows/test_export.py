@@ -355,3 +355,14 @@ def test_two_exports_with_the_same_folder_name_load_their_own_rows(
     first = load_dataset(str(tmp_path / "a" / "out"), split="train")
     second = load_dataset(str(tmp_path / "b" / "out"), split="train")
     assert "messages" in first.column_names and "labels" in second.column_names
+
+
+def test_an_unwritable_export_folder_is_a_clear_error(lake_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with Lake.open(lake_dir, read_only=True) as lake:
+        with pytest.raises(InputError, match="exists and is not a folder"):
+            export_version(lake, "tiny-v1", "sft", a_file)
+        with pytest.raises((InputError, OutputError), match="cannot write"):
+            export_version(lake, "tiny-v1", "sft", a_file / "sub" / "out")
+    assert a_file.read_text() == "x"
