@@ -95,6 +95,11 @@ def test_models_are_checked_without_loading_them(
     with pytest.raises(InputError, match="base_url") as info2:
         plan_run(parse_recipe(_recipe("generation: {engine: openai, model: x}\n")))
     assert info2.value.field == "generation.base_url"
+    a_file = tmp_path / "exports"
+    a_file.write_text("x")
+    with pytest.raises(InputError, match="is a file") as info3:
+        plan_run(parse_recipe(_recipe(f"export: {{formats: [sft], out: {a_file}}}\n")))
+    assert info3.value.field == "export.out"
     with pytest.raises(NotFoundError, match="unknown labeler"):
         plan_run(parse_recipe(_recipe("labels: {labelers: [arith_step_check_v9]}\n")))
 

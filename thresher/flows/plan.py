@@ -202,6 +202,9 @@ def _check_names(recipe: Recipe) -> None:
 
     for name in recipe.labels.labelers:
         get_labeler(name)  # unknown names fail with the known ones
+    out = Path(recipe.export.out).expanduser()
+    if recipe.export.formats and out.exists() and not out.is_dir():
+        raise InputError(f"export folder {out} is a file", field="export.out")
     for bench in recipe.decontam.benchmarks:
         if not bench.startswith("hf:") and not Path(bench).expanduser().exists():
             raise InputError(f"benchmark set {bench!r} does not exist", field="decontam.benchmarks")
