@@ -107,10 +107,10 @@ def atomic_text_output(path: str | None, *, field: str = "--output") -> Iterator
         sink.finish()
         try:
             os.fsync(sink.fileno())
+            sink.close()
+            os.replace(tmp, target)
         except OSError as exc:
             raise _named(exc, path) from None
-        sink.close()
-        os.replace(tmp, target)
     except BaseException:
         with suppress(OSError):
             sink.close()
@@ -228,12 +228,11 @@ def export_folder(out: Path, meta: dict[str, Any]) -> Iterator[Path]:
     """
     old = check_export_folder(out)
     existed = out.exists()
-    if existed:
-        for entry in os.scandir(out):
-            if _is_leftover(entry.name) and entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
     try:
         if existed:
+            for entry in os.scandir(out):
+                if _is_leftover(entry.name) and entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", suffix=TMP_SUFFIX, dir=out))
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
