@@ -107,3 +107,73 @@ def test_every_field_is_documented() -> None:
                 assert field.description, f"{model.__name__}.{name} has no description"
 
     walk(Recipe)
+
+
+def _bomb(levels: int = 9) -> str:
+    """A billion-laughs recipe: 9 aliases of 9 aliases ... (9**levels strings when built)."""
+    lines = ["name: r", "description: x", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        refs = ", ".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_without_building_it() -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(InputError, match="more than 100,000 YAML values") as info:
+        parse_recipe(_bomb(), source="bomb.yaml")
+    assert info.value.source == "bomb.yaml" and info.value.line is not None
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 200_000  # built, it would take gigabytes
+
+
+def test_aliases_within_the_limit_and_merge_keys_still_work() -> None:
+    text = (
+        "name: r\n"
+        "generation:\n"
+        "  sampling: &s {temperature: 0.5, stop: [a, b]}\n"
+        "  <<: {n: 4, model: m}\n"
+        "  n: 3\n"  # an explicit key overrides a merged one: not a duplicate
+        "verify: {timeout_s: 2}\n"
+    )
+    recipe = parse_recipe(text)
+    assert recipe.generation.n == 3 and recipe.generation.model == "m"
+    assert recipe.generation.sampling.stop == ["a", "b"]
+
+
+def test_recursive_alias_and_deep_nesting_fail_clearly() -> None:
+    with pytest.raises(InputError, match="recursive") as info:
+        parse_recipe("name: r\ngeneration:\n  stop: &a [*a]\n")
+    assert info.value.line == 3
+    with pytest.raises(InputError, match="deeper than 64"):
+        parse_recipe("name: r\ndescription: " + "[" * 100 + "]" * 100 + "\n")
+    with pytest.raises(InputError, match="nested too deeply"):
+        parse_recipe("name: r\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+
+
+def test_duplicate_keys_name_both_lines() -> None:
+    with pytest.raises(InputError) as info:
+        parse_recipe("name: r\ngeneration:\n  n: 2\n  model: m\n  n: 3\n", source="d.yaml")
+    err = info.value
+    assert err.line == 5 and err.field == "generation.n"
+    assert "duplicate key 'n' on lines 3 and 5" in str(err) and str(err).startswith("d.yaml:5:")
+    with pytest.raises(InputError, match="duplicate key 'name' on lines 1 and 3"):
+        parse_recipe("name: a\ndescription: x\nname: b\n")
+
+
+def test_binary_and_oversized_recipe_files_fail_clearly(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: r\n\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    with pytest.raises(InputError, match="not UTF-8 text") as info:
+        load_recipe(binary)
+    assert info.value.line == 2 and info.value.source == str(binary)
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"name: r\x00\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_recipe(nul)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("name: r\ndescription: " + "x" * (2 << 20) + "\n")
+    with pytest.raises(InputError, match="larger than 1 MiB"):
+        load_recipe(huge)

@@ -35,7 +35,20 @@ LakeOption = Annotated[
 ]
 DEFAULT_LAKE = "./thresher-lake"
 OutputOption = Annotated[
-    str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
+    str | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write results here (default stdout); replaced only when every line is done.",
+    ),
+]
+MaxLineOption = Annotated[
+    float,
+    typer.Option(
+        "--max-line-mb",
+        min=0.001,
+        help="Per-line size limit in MiB; a longer line gets status invalid_input.",
+    ),
 ]
 
 
@@ -195,7 +208,8 @@ def verify(
         typer.Argument(
             metavar="INPUT.jsonl",
             help='Lines {"id","kind":"math"|"choice"|"exact","gold","response"} or '
-            '{"id","kind":"code","response","tests":{...}}. Omit with --problems.',
+            '{"id","kind":"code","response","tests":{...}} ("-" reads stdin). Omit with '
+            "--problems.",
         ),
     ] = None,
     output: OutputOption = None,
@@ -207,6 +221,7 @@ def verify(
         str | None,
         typer.Option("--problems", help="Verify every unverified rollout of this problem set."),
     ] = None,
+    max_line_mb: MaxLineOption = 16.0,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Check final answers (math, choice, exact) and run code in a sandbox."""
@@ -217,7 +232,11 @@ def verify(
         verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
     else:
         verify_file(input_path or "", output, workers=workers, timeout_s=timeout,
-                    console=err_console)  # fmt: skip
+                    console=err_console, max_line_bytes=_mib(max_line_mb))  # fmt: skip
+
+
+def _mib(value: float) -> int:
+    return int(value * (1 << 20))
 
 
 def _input_or_problems(input_path: str | None, problems: str | None) -> None:
@@ -232,8 +251,8 @@ def label(
         str | None,
         typer.Argument(
             metavar="INPUT.jsonl",
-            help='Lines {"id","question","gold","response"} (optional "kind", default math). '
-            "Omit with --problems.",
+            help='Lines {"id","question","gold","response"} (optional "kind", default math; '
+            '"-" reads stdin). Omit with --problems.',
         ),
     ] = None,
     output: OutputOption = None,
@@ -265,6 +284,15 @@ def label(
         typer.Option("--problems", help="Label every verified rollout of this problem set."),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Verifier processes.")] = 2,
+    max_line_mb: MaxLineOption = 16.0,
+    line_timeout: Annotated[
+        float,
+        typer.Option(
+            "--line-timeout",
+            min=0.01,
+            help="Seconds the rule labelers may spend on one line; then its status is timeout.",
+        ),
+    ] = 10.0,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Label flaws in traces (wrong arithmetic, answer/trace mismatch, guesses, loops, ...)."""
@@ -280,7 +308,8 @@ def label(
     else:
         label_file(input_path or "", output, judge=judge, judge_samples=judge_samples,
                    judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
-                   workers=workers, console=err_console)  # fmt: skip
+                   workers=workers, console=err_console, max_line_bytes=_mib(max_line_mb),
+                   line_timeout_s=line_timeout)  # fmt: skip
 
 
 # -- curate: run, select, audit, export, schedule -------------------------------------------------
@@ -304,11 +333,20 @@ def run(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
     ] = True,
+    max_rollouts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rollouts",
+            min=1,
+            help="Refuse a plan of more rollouts than this (default 1,000,000, or "
+            "$THRESHER_MAX_ROLLOUTS).",
+        ),
+    ] = None,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
     from thresher.flows.cli_support import run_command
 
-    run_command(recipe, lake, export=export, console=console)
+    run_command(recipe, lake, export=export, console=console, max_rollouts=max_rollouts)
 
 
 @app.command()
@@ -357,7 +395,14 @@ def audit_why(
 @app.command("export")
 def export_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo or prm.")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory (replaced).")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder: new, empty, or an earlier export (only its files are replaced).",
+        ),
+    ],
     version: Annotated[
         str | None, typer.Option("--version", "-v", help="Version name (default: the latest).")
     ] = None,

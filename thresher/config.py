@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from thresher.safe_yaml import MAX_RECIPE_BYTES, load_yaml_with_lines
 from thresher.schemas.errors import InputError, NotFoundError
 from thresher.schemas.ids import canonical_json, sha256_hex
 
@@ -257,30 +258,8 @@ def recipe_hash(recipe: Recipe) -> str:
 
 
 def _compose_lines(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML, returning the data and the 1-based line of every key/item path."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise InputError(f"not valid YAML: {exc}", source=source, line=line) from exc
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(n: Any, path: tuple[Any, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                key = key_node.value
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, key))
-        elif isinstance(n, yaml.SequenceNode):
-            for index, item in enumerate(n.value):
-                lines[(*path, index)] = item.start_mark.line + 1
-                walk(item, (*path, index))
-
-    if node is not None:
-        walk(node, ())
-    return data, lines
+    """Parse YAML within safe limits: the data and the 1-based line of every key/item path."""
+    return load_yaml_with_lines(text, source)
 
 
 def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -361,6 +340,23 @@ def resolve_recipe_path(recipe: str | Path) -> Path:
 
 
 def load_recipe(recipe: str | Path) -> Recipe:
-    """Load and validate a recipe YAML file."""
+    """Load and validate a recipe YAML file (UTF-8 text of at most MAX_RECIPE_BYTES)."""
     path = resolve_recipe_path(recipe)
-    return parse_recipe(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_RECIPE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read the recipe: {exc.strerror}", source=str(path)) from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise InputError(
+            f"the recipe is larger than {MAX_RECIPE_BYTES >> 20} MiB; is it a recipe?",
+            source=str(path),
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start + 1}); a recipe is a YAML text file",
+            source=str(path), line=raw[: exc.start].count(b"\n") + 1,
+        ) from None  # fmt: skip
+    return parse_recipe(text, source=str(path))

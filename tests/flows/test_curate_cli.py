@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,6 +141,28 @@ def test_export_cli_writes_a_loadable_folder(shared_run: tuple[Path, Path], tmp_
         app, ["export", "-f", "sft", "-o", str(out), "--think-style", "xml", "--lake", str(lake)]
     )
     assert bad.exit_code != 0
+
+
+def test_export_cli_refuses_a_folder_it_did_not_create(
+    shared_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    lake, _ = shared_run
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "README.md").write_text("# mine\n")
+    (project / "src" / "main.py").write_text("print(1)\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "thresher.cli", "export", "-f", "sft", "-o", str(project),
+         "--lake", str(lake)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and "not created by `thresher export`" in proc.stderr
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == [
+        "README.md",
+        "src",
+        "src/main.py",
+    ]
 
 
 def test_schedule_builds_a_cron_deployment_of_the_curate_flow(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from thresher.config import parse_recipe
 from thresher.flows.export import HubPushError, export_version, push_to_hub, read_export_source
 from thresher.flows.select import select_and_tag
 from thresher.pipeline.export import assistant_text
+from thresher.pipeline.outputs import MARKER, OutputError
 from thresher.schemas import InputError
 from thresher.storage import Lake
 
@@ -110,9 +111,114 @@ def test_export_errors_are_clear(lake_dir: Path, tmp_path: Path) -> None:
         precious = tmp_path / "precious"
         precious.mkdir()
         (precious / "thesis.txt").write_text("keep me")
-        with pytest.raises(InputError, match="not a thresher export"):
+        with pytest.raises(InputError, match="not created by `thresher export`"):
             export_version(lake, "tiny-v1", "sft", precious)
     assert (precious / "thesis.txt").exists()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_project_folder_with_a_readme_is_refused_untouched(
+    lake_dir: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "README.md").write_text("# my project\n")
+    (project / "src" / "main.py").write_text("print('hi')\n")
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    before = _tree(project)
+    refused = pytest.raises(InputError, match="not created by `thresher export`")
+    with Lake.open(lake_dir, read_only=True) as lake, refused as info:
+        export_version(lake, "tiny-v1", "sft", project)
+    assert info.value.field == "--out" and "new or empty folder" in (info.value.hint or "")
+    assert _tree(project) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # no staging left behind
+
+
+def test_new_and_empty_folders_get_the_export_and_a_marker(lake_dir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with Lake.open(lake_dir, read_only=True) as lake:
+        fresh = export_version(lake, "tiny-v1", "rl", tmp_path / "deep" / "new" / "rl")
+        into_empty = export_version(lake, "tiny-v1", "rl", empty)
+    assert fresh.fingerprint == into_empty.fingerprint
+    for out in (tmp_path / "deep" / "new" / "rl", empty):
+        marker = json.loads((out / MARKER).read_text())
+        assert marker["files"] == ["README.md", "data/train-00000-of-00001.parquet"]
+        assert marker["format"] == "rl" and marker["tool"] == "thresher export"
+        assert sorted(_tree(out)) == [MARKER, "README.md", "data/train-00000-of-00001.parquet"]
+    assert sorted(p.name for p in (tmp_path / "deep" / "new").iterdir()) == ["rl"]
+
+
+def test_reexport_replaces_only_its_own_files(lake_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sft"
+    with Lake.open(lake_dir, read_only=True) as lake:
+        export_version(lake, "tiny-v1", "sft", out, shard_rows=1)  # 3 shards
+        assert len(list((out / "data").glob("*.parquet"))) == 3
+        # the user adds their own files next to (and inside) the export
+        (out / "notes.txt").write_text("mine")
+        (out / "data" / "extra.csv").write_text("a,b\n")
+        (out / ".git").mkdir()
+        (out / ".git" / "config").write_text("[core]\n")
+        again = export_version(lake, "tiny-v1", "sft", out)  # 1 shard now
+    files = _tree(out)
+    assert files["notes.txt"] == b"mine" and files["data/extra.csv"] == b"a,b\n"
+    assert files[".git/config"] == b"[core]\n"
+    assert sorted(p.name for p in (out / "data").glob("*.parquet")) == [
+        "train-00000-of-00001.parquet"
+    ]
+    assert json.loads(files[MARKER])["files"] == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+    ]
+    assert again.rows == 3 and not [p for p in out.rglob("*") if "thresher-tmp" in p.name]
+
+
+def test_a_foreign_file_where_the_export_would_write_is_refused(
+    lake_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "prm"
+    with Lake.open(lake_dir, read_only=True) as lake:
+        export_version(lake, "tiny-v1", "prm", out, shard_rows=2)  # 3 shards
+        mine = out / "data" / "train-00000-of-00001.parquet"
+        mine.write_bytes(b"the user's own file")  # not listed in the marker
+        before = _tree(out)
+        with pytest.raises(InputError, match="was not written by `thresher export`"):
+            export_version(lake, "tiny-v1", "prm", out)  # would write that very name
+    assert _tree(out) == before
+
+
+def test_a_failed_export_changes_nothing(
+    lake_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import thresher.pipeline.export as writer
+
+    out = tmp_path / "dpo"
+    with Lake.open(lake_dir, read_only=True) as lake:
+        export_version(lake, "tiny-v1", "dpo", out)
+        before = _tree(out)
+        real = writer.pq.write_table
+        written: list[Any] = []
+
+        def disk_full(table: Any, where: Any, **kw: Any) -> None:
+            if written:
+                raise OSError(28, "No space left on device")
+            written.append(where)
+            real(table, where, **kw)
+
+        monkeypatch.setattr(writer.pq, "write_table", disk_full)
+        with pytest.raises(OutputError, match="No space left on device"):
+            export_version(lake, "tiny-v1", "dpo", out, shard_rows=2)
+        written.clear()
+        with pytest.raises(OutputError):
+            export_version(lake, "tiny-v1", "dpo", tmp_path / "fresh", shard_rows=2)
+    assert _tree(out) == before  # the earlier export is intact, no staging folder inside
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dpo"]  # nothing half-written
 
 
 class _FakeHub(BaseHTTPRequestHandler):
@@ -213,9 +319,10 @@ def test_push_uploads_every_file_with_the_token(
     local = {
         str(p.relative_to(tmp_path / "rl")): p.read_bytes()
         for p in (tmp_path / "rl").rglob("*")
-        if p.is_file()
+        if p.is_file() and p.name != MARKER
     }
-    assert fake_hub["files"] == local
+    assert fake_hub["files"] == local  # every file but thresher's own marker
+    assert MARKER not in fake_hub["files"] and (tmp_path / "rl" / MARKER).is_file()
     assert "hf_secret_token_123" not in capfd.readouterr().out
 
 
@@ -248,3 +355,14 @@ def test_two_exports_with_the_same_folder_name_load_their_own_rows(
     first = load_dataset(str(tmp_path / "a" / "out"), split="train")
     second = load_dataset(str(tmp_path / "b" / "out"), split="train")
     assert "messages" in first.column_names and "labels" in second.column_names
+
+
+def test_an_unwritable_export_folder_is_a_clear_error(lake_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with Lake.open(lake_dir, read_only=True) as lake:
+        with pytest.raises(InputError, match="exists and is not a folder"):
+            export_version(lake, "tiny-v1", "sft", a_file)
+        with pytest.raises((InputError, OutputError), match="cannot write"):
+            export_version(lake, "tiny-v1", "sft", a_file / "sub" / "out")
+    assert a_file.read_text() == "x"

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from thresher.config import Recipe, load_recipe
+from thresher.flows.plan import plan_run
+from thresher.pipeline.outputs import check_export_folder
 from thresher.pipeline.selection import FUNNEL_STAGES
 from thresher.schemas import InputError
 from thresher.storage import DEFAULT_LAKE, Lake
@@ -57,15 +60,26 @@ def example_queries(version: str) -> list[str]:
     ]
 
 
-def run_command(recipe_path: str, lake: str | None, *, export: bool, console: Console) -> None:
-    """`thresher run`: the curate flow with live progress, then funnel, version, queries."""
-    from thresher.flows.curate import run_curate
-
+def run_command(
+    recipe_path: str,
+    lake: str | None,
+    *,
+    export: bool,
+    console: Console,
+    max_rollouts: int | None = None,
+) -> None:
+    """`thresher run`: check the plan, then the curate flow with live progress, then funnel,
+    version and queries."""
     recipe = load_recipe(recipe_path)
+    plan = plan_run(recipe, max_rollouts=max_rollouts)  # before Prefect or an engine starts
     location = resolve_lake(lake, recipe)
     console.print(
         f"[bold]thresher run[/] {recipe.name} (recipe {recipe.hash()[:12]}) -> lake {location}"
     )
+    for line in plan.lines():
+        console.print(line, highlight=False, markup=False)
+    from thresher.flows.curate import run_curate
+
     summary = run_curate(recipe, location, export=export, progress_console=console)
     console.print(funnel_table(summary.funnel, title=f"funnel of {summary.version}"))
     console.print(
@@ -186,6 +200,7 @@ def export_command(
             f"unknown think style {think_style!r}; use think_tags, reasoning_field or plain",
             field="--think-style",
         )
+    check_export_folder(Path(out))  # refuse a folder that is not ours before reading anything
     with Lake.open(lake, read_only=True) as opened:
         result = export_version(opened, version, fmt, out, think_style=think_style)  # type: ignore[arg-type]
     console.print(
@@ -210,6 +225,7 @@ def schedule_command(
     from thresher.flows.schedule import serve_schedule
 
     recipe = load_recipe(recipe_path)
+    plan_run(recipe)  # every scheduled run would fail the same way: fail now
     where = os.environ.get("PREFECT_API_URL") or "an ephemeral Prefect server in this process"
     console.print(
         f"serving {name or recipe.name} on cron '{cron}' ({timezone}) via {where}; Ctrl-C stops"

@@ -20,6 +20,7 @@ from thresher.pipeline.export import (
     format_names,
     write_export,
 )
+from thresher.pipeline.outputs import MARKER, TMP_SUFFIX
 from thresher.schemas import DatasetVersion, InputError, NotFoundError, ThresherError
 from thresher.storage import Lake
 
@@ -184,6 +185,7 @@ def push_to_hub(
             repo_id=repo_id,
             repo_type="dataset",
             commit_message=commit_message or f"thresher export {Path(folder).name}",
+            ignore_patterns=[MARKER, f"*{TMP_SUFFIX}", f"*{TMP_SUFFIX}/*"],
         )
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import Any
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import IO, Any
 
 from rich.console import Console
 
@@ -13,13 +14,29 @@ from thresher.filters.flaws.judge import JudgeLabeler
 from thresher.filters.flaws.registry import rule_labelers
 from thresher.filters.flaws.runner import is_flawed_positive, label_traces
 from thresher.filters.flaws.types import Labeler, Trace
-from thresher.filters.verify.jsonl import KINDS, read_object
+from thresher.filters.verify.jsonl import (
+    KINDS,
+    MAX_LINE_BYTES,
+    Line,
+    check_input,
+    dump_line,
+    iter_lines,
+    open_input,
+    read_object,
+)
 from thresher.filters.verify.pool import VerifyPool
 from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import VerifyItem
-from thresher.schemas.errors import InputError
+from thresher.flows.plan import check_model
+from thresher.flows.verify_cmd import terminate_cleanly
+from thresher.pipeline.outputs import atomic_text_output
+from thresher.schemas import FlawLabel
 
-__all__ = ["label_file", "label_lake", "parse_label_line"]
+__all__ = ["LINE_TIMEOUT_S", "LineTimeout", "label_file", "label_lake", "parse_label_line"]
+
+LINE_TIMEOUT_S = 10.0  # default wall-time limit for one line's rule labelling (--line-timeout)
+CHUNK_LINES = 500  # lines labelled together (the judge batches them; the rest streams)
+CHUNK_BYTES = 32 << 20
 
 
 def parse_label_line(text: str, line_no: int) -> tuple[Any, dict[str, Any] | None, str]:
@@ -43,6 +60,31 @@ def parse_label_line(text: str, line_no: int) -> tuple[Any, dict[str, Any] | Non
     return ident, fields, ""
 
 
+class LineTimeout(Exception):
+    """A line's rule labelling ran past its time limit."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise LineTimeout in the body after `seconds` of wall time (main thread only)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise LineTimeout()
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def label_file(
     input_path: str,
     output: str | None,
@@ -53,81 +95,143 @@ def label_file(
     console: Console,
     judge_base_url: str | None = None,
     judge_max_tokens: int | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    line_timeout_s: float | None = LINE_TIMEOUT_S,
 ) -> dict[str, int]:
-    """Label every line of a JSONL file; one output line per input line, same order."""
-    path = Path(input_path)
-    if path.is_dir() or not path.exists():
-        raise InputError("no such file (or a directory)", source=input_path)
+    """Label every line of a JSONL file; one output line per input line, same order.
+
+    The input is streamed in chunks; OUT is replaced only when every line is done. A line over
+    `max_line_bytes` or whose rule labelling takes over `line_timeout_s` gets its own status.
+    """
+    check_input(input_path)
+    if judge and not judge_base_url:  # a served judge's name is the server's business
+        check_model(judge, "--judge")  # before any work, not after the first chunk
+    labelers: list[Labeler] = rule_labelers()
+    judge_labeler = (
+        JudgeLabeler(
+            judge, base_url=judge_base_url, samples=judge_samples, max_tokens=judge_max_tokens
+        )
+        if judge
+        else None
+    )
+    counts = {"lines": 0, "flawed_positive": 0, "invalid": 0, "timeout": 0}
     try:
-        raw = path.read_bytes().decode("utf-8", errors="surrogateescape").splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read input: {exc.strerror}", source=input_path) from exc
-    lines = [(n, t) for n, t in enumerate(raw, start=1) if t.strip()]
-    parsed = [parse_label_line(t, n) for n, t in lines]
+        with terminate_cleanly(), atomic_text_output(output) as sink:
+            fh = open_input(input_path)
+            with fh if input_path != "-" else nullcontext(fh), VerifyPool(workers=workers) as pool:
+                chunk: list[Line] = []
+                held = 0
+                for line in iter_lines(fh, max_bytes=max_line_bytes, source=input_path):
+                    chunk.append(line)
+                    held += line.size
+                    if len(chunk) >= CHUNK_LINES or held >= CHUNK_BYTES:
+                        _label_chunk(
+                            chunk, sink, pool, labelers, judge_labeler, line_timeout_s, counts
+                        )
+                        chunk, held = [], 0
+                if chunk:
+                    _label_chunk(chunk, sink, pool, labelers, judge_labeler, line_timeout_s, counts)
+    finally:
+        if judge_labeler is not None:
+            judge_labeler.teardown()
+    judged = ""
+    if judge_labeler is not None:
+        judged = "; judge: " + ", ".join(f"{k} {v}" for k, v in sorted(judge_labeler.stats.items()))
+    console.print(
+        f"labelled {counts['lines']} lines: {counts['flawed_positive']} flawed positives, "
+        f"{counts['invalid']} invalid, {counts['timeout']} over the time limit{judged}",
+        highlight=False,
+    )
+    return counts
+
+
+def _label_chunk(
+    chunk: list[Line],
+    sink: IO[str],
+    pool: VerifyPool,
+    labelers: list[Labeler],
+    judge: Labeler | None,
+    line_timeout_s: float | None,
+    counts: dict[str, int],
+) -> None:
+    parsed = [
+        parse_label_line(line.text, line.number) if line.text is not None
+        else (None, None, line.problem)
+        for line in chunk
+    ]  # fmt: skip
     good = [(i, ident, f) for i, (ident, f, _) in enumerate(parsed) if f is not None]
     items = [
         VerifyItem(str(ident), f["kind"], f["response"], gold=f["gold"])
         for _, ident, f in good
         if f["gold"] is not None
     ]
-    with VerifyPool(workers=workers) as pool:
-        verdicts = iter(verify_items(items, pool=pool))
-    traces = [Trace(str(i), f["response"], question=f["question"], gold=f["gold"],
-                    kind=f["kind"]) for i, _, f in good]  # fmt: skip
-    labelers: list[Labeler] = rule_labelers()
-    judge_labeler = None
-    if judge:
-        judge_labeler = JudgeLabeler(
-            judge, base_url=judge_base_url, samples=judge_samples, max_tokens=judge_max_tokens
+    verdicts = iter(verify_items(items, pool=pool))
+    correct = {i: next(verdicts)[1].correct if f["gold"] is not None else None for i, _, f in good}
+    seen: set[str] = set()
+    traces: dict[int, Trace] = {}
+    for i, ident, f in good:
+        key = str(ident) if str(ident) not in seen else f"{ident}#line{chunk[i].number}"
+        seen.add(key)
+        traces[i] = Trace(
+            key, f["response"], question=f["question"], gold=f["gold"], kind=f["kind"]
         )
-        labelers.append(judge_labeler)
-    try:
-        per_trace = label_traces(traces, labelers)
-    finally:
-        if judge_labeler is not None:
-            judge_labeler.teardown()
-    results: dict[int, dict[str, Any]] = {}
-    counts = {"lines": len(lines), "flawed_positive": 0, "invalid": 0}
-    for (i, ident, f), labels in zip(good, per_trace, strict=True):
-        correct = next(verdicts)[1].correct if f["gold"] is not None else None
-        flawed = is_flawed_positive(correct, labels)
-        counts["flawed_positive"] += flawed
-        results[i] = {
-            "id": ident,
-            "correct": correct,
-            "flawed_positive": flawed,
-            "flaws": [
-                {
-                    "type": x.flaw_type,
-                    "severity": x.severity,
-                    "step": x.step,
-                    "evidence": x.evidence,
-                    **({"critique": x.critique} if x.critique is not None else {}),
-                }  # fmt: skip
-                for x in labels
-            ],
-        }
-    sink = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-    try:
-        for i, (ident, _, reason) in enumerate(parsed):
-            row = results.get(i)
-            if row is None:
-                counts["invalid"] += 1
-                row = {"id": ident, "correct": None, "flawed_positive": False, "flaws": [],
-                       "error": reason}  # fmt: skip
-            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            sink.close()
-    judged = ""
-    if judge_labeler is not None:
-        judged = "; judge: " + ", ".join(f"{k} {v}" for k, v in sorted(judge_labeler.stats.items()))
-    console.print(
-        f"labelled {counts['lines']} lines: {counts['flawed_positive']} flawed positives, "
-        f"{counts['invalid']} invalid{judged}",
-        highlight=False,
-    )
-    return counts
+    labels: dict[int, list[FlawLabel]] = {}
+    for i, trace in traces.items():
+        try:
+            with _time_limit(line_timeout_s):
+                labels[i] = label_traces([trace], labelers)[0]
+        except LineTimeout:
+            continue
+    if judge is not None and labels:
+        judged = label_traces([traces[i] for i in labels], [judge])
+        for i, extra in zip(list(labels), judged, strict=True):
+            labels[i].extend(extra)
+    for i, (ident, _, reason) in enumerate(parsed):
+        number = chunk[i].number
+        if i in labels:
+            flaws = [_flaw(x) for x in labels[i]]
+            row = _row(ident, "ok", correct[i], is_flawed_positive(correct[i], labels[i]), flaws)
+        elif i in traces:
+            limit = f"line {number}: labelling took over {line_timeout_s:g} s"
+            row = _row(ident, "timeout", correct[i], None, [], f"{limit} (raise --line-timeout)")
+        else:
+            row = _row(ident, "invalid_input", None, False, [], reason)
+        unwritable = f"line {number}: the result cannot be written as strict JSON"
+        text, failed = dump_line(row, _row(None, "invalid_input", None, False, [], unwritable))
+        status = "invalid_input" if failed else row["status"]
+        counts["lines"] += 1
+        counts["flawed_positive"] += status == "ok" and bool(row["flawed_positive"])
+        counts["invalid"] += status == "invalid_input"
+        counts["timeout"] += status == "timeout"
+        sink.write(text)
+
+
+def _row(
+    ident: Any,
+    status: str,
+    correct: bool | None,
+    flawed: bool | None,
+    flaws: list[dict[str, Any]],
+    error: str = "",
+) -> dict[str, Any]:
+    """One output line: status ok, invalid_input or timeout; `error` says why when not ok."""
+    row = {"id": ident, "status": status, "correct": correct, "flawed_positive": flawed}
+    row["flaws"] = flaws
+    if error:
+        row["error"] = error
+    return row
+
+
+def _flaw(label: FlawLabel) -> dict[str, Any]:
+    flaw = {
+        "type": label.flaw_type,
+        "severity": label.severity,
+        "step": label.step,
+        "evidence": label.evidence,
+    }
+    if label.critique is not None:
+        flaw["critique"] = label.critique
+    return flaw
 
 
 def label_lake(

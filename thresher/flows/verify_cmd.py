@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import nullcontext
+import os
+import signal
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from thresher.filters.verify.jsonl import verify_jsonl
-from thresher.schemas.errors import InputError
+from thresher.filters.verify.jsonl import MAX_LINE_BYTES, check_input, verify_jsonl
+from thresher.pipeline.outputs import atomic_text_output
 
-__all__ = ["verify_file", "verify_lake", "count_lines"]
+__all__ = ["verify_file", "verify_lake", "count_lines", "terminate_cleanly"]
 
 
-def count_lines(path: Path) -> int | None:
-    """Non-blank lines of a file, for the progress bar (None if unreadable)."""
+def count_lines(path: str | Path) -> int | None:
+    """Lines of a regular file as the JSONL contract counts them (None for pipes, FIFOs, stdin).
+
+    Only a regular file is counted (one cheap pass over its bytes): anything else can be read
+    only once, and that read belongs to the verifier.
+    """
     try:
-        with path.open("rb") as fh:
-            return sum(1 for line in fh if line.strip())
+        if str(path) == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        lines, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        return lines + (last != b"\n")
     except OSError:
         return None
 
@@ -32,25 +45,52 @@ def _progress(console: Console, label: str) -> Progress:
     )  # fmt: skip
 
 
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM ends the command like Ctrl-C: temporary outputs removed, workers stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def verify_file(
-    input_path: str, output: str | None, *, workers: int, timeout_s: float, console: Console
+    input_path: str,
+    output: str | None,
+    *,
+    workers: int,
+    timeout_s: float,
+    console: Console,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> dict[str, int]:
-    """Verify a JSONL file into OUT (or stdout); prints a status summary on the console."""
-    path = Path(input_path)
-    if not path.exists():
-        raise InputError("no such file", source=input_path, hint="check the path")
-    total = count_lines(path)
-    sink: IO[str]
-    opened = open(output, "w", encoding="utf-8") if output else None  # noqa: SIM115
-    sink = opened or sys.stdout
+    """Verify a JSONL file into OUT (or stdout); prints a status summary on the console.
+
+    OUT is replaced only when every line is done: until then the results go to a temporary
+    file beside it, so a crash or an error keeps the previous OUT.
+    """
+    check_input(input_path)  # a clear error before anything is created (never opens a FIFO)
     show = console.is_terminal
-    with opened or nullcontext(), _progress(console, "verify") as bar:
+    total = count_lines(input_path) if show else None
+    with (
+        terminate_cleanly(),
+        atomic_text_output(output) as sink,
+        _progress(console, "verify") as bar,
+    ):
         task = bar.add_task("verify", total=total, visible=show)
         counts = verify_jsonl(
-            path,
+            input_path,
             sink,
             workers=workers,
             timeout_s=timeout_s,
+            max_line_bytes=max_line_bytes,
             on_done=lambda n: bar.update(task, advance=n),
         )
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

@@ -7,7 +7,6 @@ so the same version exports byte for byte the same files.
 
 from __future__ import annotations
 
-import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from thresher.pipeline.outputs import export_folder
 from thresher.pipeline.segment import segment
 from thresher.schemas import InputError, sha256_hex, trace_text
 
@@ -332,27 +332,28 @@ def write_export(
     card: str,
     shard_rows: int = 50_000,
 ) -> ExportResult:
-    """Write Parquet shards under out/data and the card as out/README.md (replacing out)."""
-    if out.exists():
-        if not (out / "README.md").exists() and any(out.iterdir()):
-            raise InputError(
-                f"{out} exists and is not a thresher export; refusing to overwrite it",
-                field="--out",
-                hint="pass an empty or new directory",
-            )
-        shutil.rmtree(out)
-    data = out / "data"
-    data.mkdir(parents=True)
-    shards = max(1, -(-table.num_rows // shard_rows))
-    files = []
-    for index in range(shards):
-        part = table.slice(index * shard_rows, shard_rows)
-        path = data / f"train-{index:05d}-of-{shards:05d}.parquet"
-        pq.write_table(part, path, compression="zstd", write_statistics=True)
-        files.append(path)
-    (out / "README.md").write_text(card, encoding="utf-8")
-    files.append(out / "README.md")
-    digest = sha256_hex(b"".join(sha256_hex(p.read_bytes()).encode() for p in sorted(files)))
+    """Write Parquet shards under out/data and the card as out/README.md.
+
+    `out` must be new, empty, or an earlier thresher export (its marker says so): anything
+    else is refused untouched. The files are staged beside or inside `out` and renamed into
+    place when all are written; a re-export removes only files an earlier export wrote.
+    """
+    with export_folder(out, {"format": fmt}) as staging:
+        data = staging / "data"
+        data.mkdir()
+        shards = max(1, -(-table.num_rows // shard_rows))
+        names = []
+        for index in range(shards):
+            part = table.slice(index * shard_rows, shard_rows)
+            name = f"data/train-{index:05d}-of-{shards:05d}.parquet"
+            pq.write_table(part, staging / name, compression="zstd", write_statistics=True)
+            names.append(name)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        names.append("README.md")
+        digest = sha256_hex(
+            b"".join(sha256_hex((staging / n).read_bytes()).encode() for n in sorted(names))
+        )
+    files = [out / n for n in names]
     return ExportResult(out, fmt, table.num_rows, files, digest)
 
 

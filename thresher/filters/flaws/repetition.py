@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
 __all__ = ["RepetitionLoop"]
 
-_SENTENCES = re.compile(r"[^.!?\n]{12,400}[.!?\n]")
+_TERMINATOR = re.compile(r"[.!?\n]")
+_MIN_SENTENCE, _MAX_SENTENCE = 12, 400
 _MIN_REPEATS = 4
 _TAIL = 1200
+
+
+def sentences(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``[^.!?\n]{12,400}[.!?\n]`` as ``re.finditer`` finds them, in linear time.
+
+    The regex itself retries up to 400 lengths at every position of a long run without a
+    terminator (400 x the text length); walking from terminator to terminator does not.
+    """
+    run_start = 0
+    for m in _TERMINATOR.finditer(text):
+        stop = m.start()
+        if stop - run_start >= _MIN_SENTENCE:
+            yield max(run_start, stop - _MAX_SENTENCE), stop + 1
+        run_start = stop + 1
 
 
 def _tail_period(text: str) -> tuple[int, int] | None:
@@ -42,16 +58,17 @@ class RepetitionLoop:
         """At most one label, at the first repeated occurrence."""
         text = trace.response
         seen: dict[str, tuple[int, int]] = {}
-        for m in _SENTENCES.finditer(text):
-            key = " ".join(m.group(0).lower().split())
-            first, count = seen.get(key, (m.start(), 0))
+        for start, end in sentences(text):
+            sentence = text[start:end]
+            key = " ".join(sentence.lower().split())
+            first, count = seen.get(key, (start, 0))
             seen[key] = (first, count + 1)
             if count + 1 == _MIN_REPEATS:
                 return [
                     make_label(
                         self.name, trace, "repetition_loop", "error",
-                        f"repeated {_MIN_REPEATS}+ times: {m.group(0).strip()[:200]}",
-                        first, m.end(),
+                        f"repeated {_MIN_REPEATS}+ times: {sentence.strip()[:200]}",
+                        first, end,
                     )
                 ]  # fmt: skip
         found = _tail_period(text)

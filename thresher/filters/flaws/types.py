@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -23,6 +24,7 @@ class Trace:
     finish_reason: str = ""
     kind: str = "math"
     _steps: list[tuple[int, int]] | None = field(default=None, repr=False)
+    _ends: list[int] = field(default_factory=list, repr=False)
 
     @cached_property
     def final(self) -> Extraction:
@@ -47,10 +49,11 @@ class Trace:
             from thresher.pipeline.segment import segment
 
             self._steps = [(s.start, s.end) for s in segment(self.response)]
-        for i, (_, end) in enumerate(self._steps):
-            if char < end:
-                return i
-        return max(0, len(self._steps) - 1)
+            self._ends = [end for _, end in self._steps]
+        # The first step ending after `char`; a binary search, as a trace may hold many
+        # thousands of steps and labels (a linear scan per label was quadratic).
+        i = bisect_right(self._ends, char)
+        return i if i < len(self._steps) else max(0, len(self._steps) - 1)
 
 
 class Labeler(Protocol):
