@@ -37,6 +37,22 @@ DEFAULT_LAKE = "./thresher-lake"
 OutputOption = Annotated[
     str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
 ]
+WeakSandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-weak-sandbox",
+        help="Run code tests even where only the non-isolating 'basic' sandbox works "
+        "(README: Safety).",
+    ),
+]
+
+
+def _sandbox_policy(allow_weak: bool) -> None:
+    """Code runs are admitted (and the isolation mode reported on stderr) before the first one."""
+    from thresher.filters.sandbox import allow_weak_sandbox, set_reporter
+
+    allow_weak_sandbox(allow_weak)
+    set_reporter(lambda line: err_console.print(line, highlight=False, markup=False))
 
 
 def main() -> None:
@@ -208,11 +224,13 @@ def verify(
         typer.Option("--problems", help="Verify every unverified rollout of this problem set."),
     ] = None,
     lake: LakeOption = DEFAULT_LAKE,
+    allow_weak_sandbox: WeakSandboxOption = False,
 ) -> None:
     """Check final answers (math, choice, exact) and run code in a sandbox."""
     from thresher.flows.verify_cmd import verify_file, verify_lake
 
     _input_or_problems(input_path, problems)
+    _sandbox_policy(allow_weak_sandbox)
     if problems is not None:
         verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
     else:
@@ -283,10 +301,12 @@ def run(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
     ] = True,
+    allow_weak_sandbox: WeakSandboxOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
     from thresher.flows.cli_support import run_command
 
+    _sandbox_policy(allow_weak_sandbox)
     run_command(recipe, lake, export=export, console=console)
 
 

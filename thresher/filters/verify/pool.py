@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from thresher.filters.sandbox import admit_code_execution
 from thresher.filters.verify.types import Outcome, VerifyItem
 from thresher.filters.verify.worker import worker_main
 
@@ -43,6 +44,16 @@ def _cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / _TICKS
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _runs_code(verifier: str) -> bool:
+    from thresher.filters.verify.registry import get_verifier
+    from thresher.schemas.errors import NotFoundError
+
+    try:
+        return get_verifier(verifier).kind == "code"
+    except NotFoundError:
+        return False
 
 
 @dataclass
@@ -69,12 +80,21 @@ class _Worker:
 class VerifyPool:
     """Run verifier checks in worker processes, each item under its own time limit."""
 
-    def __init__(self, workers: int = 2, memory_mb: int = 4096, chunk: int = 16) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        memory_mb: int = 4096,
+        chunk: int = 16,
+        *,
+        allow_weak_sandbox: bool = False,
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.size = workers
         self.memory_mb = memory_mb
         self.chunk = chunk
+        self.allow_weak_sandbox = allow_weak_sandbox
+        self._admitted = False
         self._ctx = mp.get_context("forkserver")
         self._workers: list[_Worker] = []
         self._queue: deque[Task] = deque()
@@ -142,6 +162,11 @@ class VerifyPool:
             self._starter = None
         queue: deque[Task] = deque(tasks)
         self._queue = queue
+        if not self._admitted and any(_runs_code(t.verifier) for t in queue):
+            # Before any program runs: report the isolation mode, refuse a weak one unless the
+            # user accepted it (raises WeakSandboxError).
+            admit_code_execution(self.allow_weak_sandbox)
+            self._admitted = True
         if not self._workers:
             self._warm = any(t.verifier.startswith("math") for t in queue)
         if self._warm:

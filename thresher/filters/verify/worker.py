@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import resource
 import signal
 import time
@@ -38,9 +40,23 @@ def run_one(name: str, timeout_s: float, item: VerifyItem) -> Outcome:
     return out
 
 
+def _bind_to_parent() -> None:
+    """Die with the forkserver (which exits with the main process), even mid-item: a killed
+    ``thresher`` leaves no worker behind. Not dumpable: a sandboxed program running as our own
+    uid (basic mode) cannot read this process's environment or memory through /proc."""
+    from thresher.filters.sandbox.syscalls import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
+
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl(PR_SET_DUMPABLE, 0)
+    parent = mp.parent_process()
+    if os.getppid() == 1 or (parent is not None and not parent.is_alive()):
+        os._exit(0)  # the main process is already gone
+
+
 def worker_main(conn: Connection, memory_mb: int, warm: bool) -> None:
     """Receive chunks of (index, verifier, timeout, item); send one result per item."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _bind_to_parent()
     if memory_mb > 0:
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
