@@ -61,11 +61,11 @@ _TABLES = {
     "x86_64": {"pivot_root": 155, "socket": 41, "shmget": 29, "semget": 64, "msgget": 68,
                "mq_open": 240, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "keyctl": 250,
                "add_key": 248, "request_key": 249, "userfaultfd": 323, "bpf": 321,
-               "perf_event_open": 298},
+               "perf_event_open": 298, "unshare": 272, "mount": 165, "umount2": 166},
     "aarch64": {"pivot_root": 41, "socket": 198, "shmget": 194, "semget": 190, "msgget": 186,
                 "mq_open": 180, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "keyctl": 219,
                 "add_key": 217, "request_key": 218, "userfaultfd": 282, "bpf": 280,
-                "perf_event_open": 241},
+                "perf_event_open": 241, "unshare": 97, "mount": 40, "umount2": 39},
 }  # fmt: skip
 _COMMON = {
     "pidfd_open": 434,
