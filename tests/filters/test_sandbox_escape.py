@@ -25,7 +25,8 @@ import thresher
 from thresher.filters.sandbox import SandboxLimits
 from thresher.filters.sandbox.run import execute
 
-FAST = SandboxLimits(wall_s=5.0, cpu_s=3, memory_mb=256, output_bytes=64 * 1024, processes=16)
+# Generous wall time: these programs only probe, and this machine may be loaded.
+FAST = SandboxLimits(wall_s=30.0, cpu_s=5, memory_mb=256, output_bytes=64 * 1024, processes=16)
 _AVAILABLE: dict[str, bool] = {}
 
 
@@ -337,3 +338,12 @@ def test_kernel_surfaces_outside_namespaces_are_denied(mode: str) -> None:
         """,
     )
     assert got == ["Operation not permitted"] * 3
+
+
+def test_environment_is_scrubbed(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_do_not_leak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "also_secret")
+    got = probe(mode, "import json, os\nprint(json.dumps(dict(os.environ)))")
+    assert set(got) == {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE",
+                        "PYTHONIOENCODING", "THRESHER_SANDBOX_RUN"}  # fmt: skip
+    assert "secret" not in json.dumps(got)
