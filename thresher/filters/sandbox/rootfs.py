@@ -202,12 +202,9 @@ def _bind(host: str, root: str, keep: int, *, writable: bool = False) -> None:
         if exc.errno != 22:  # EINVAL: a user namespace refuses to split locked sub-mounts
             raise
         mount(host, target, None, MS["bind"] | MS["rec"], None)
-    flags = MS["remount"] | MS["bind"] | MS["nosuid"] | MS["nodev"] | keep
-    if not writable:
-        flags |= MS["rdonly"]
-    else:
-        flags = (flags | MS["noexec"]) & ~MS["nodev"]
-    mount(None, target, None, flags, None)
+    if not writable:  # device nodes stay as bound: nothing but the node itself is visible
+        flags = MS["remount"] | MS["bind"] | MS["nosuid"] | MS["nodev"] | MS["rdonly"] | keep
+        mount(None, target, None, flags, None)
 
 
 def enter_root(plan: RootPlan, root: str, scratch_mb: int, owner: int | None) -> None:

@@ -139,7 +139,13 @@ class VerifyPool:
         )
         proc.start()
         child.close()
-        return _Worker(proc, parent, os.pidfd_open(proc.pid))
+        assert proc.pid is not None  # started
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except ProcessLookupError:  # gone already: a pipe at EOF reads as "exited"
+            pidfd, w = os.pipe()
+            os.close(w)
+        return _Worker(proc, parent, pidfd)
 
     @staticmethod
     def _alive(worker: _Worker) -> bool:
@@ -147,8 +153,8 @@ class VerifyPool:
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
         if kill and self._alive(worker):
-            with contextlib.suppress(OSError):
-                os.kill(worker.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):  # by pidfd: a reused pid is never hit
+                signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
         select.select([worker.pidfd], [], [], 5)
         worker.proc.join(timeout=1)
         worker.conn.close()
