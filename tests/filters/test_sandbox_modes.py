@@ -98,3 +98,19 @@ def test_recipe_accepts_the_weak_mode_only_inside_its_run(monkeypatch: pytest.Mo
     with pytest.raises(WeakSandboxError):
         admit_code_execution()  # the recipe's consent ended with its run
     assert len(reported) == 1 and reported[0].startswith("WARNING: sandbox: basic")
+
+
+def test_a_code_recipe_is_refused_before_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thresher.config import load_recipe
+    from thresher.flows.curate import run_stages_directly
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(modes, "isolation_mode", lambda: "basic")
+    monkeypatch.setattr(modes, "_settings", {"allow_weak": False, "report": None,
+                                             "reported": False})  # fmt: skip
+    recipe = load_recipe("recipes/code.yaml")
+    # An engine that cannot generate: the refusal must come first, right after ingest.
+    with pytest.raises(WeakSandboxError):
+        run_stages_directly(recipe, str(tmp_path / "lake"), engine=object(), export=False)
