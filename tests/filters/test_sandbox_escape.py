@@ -347,3 +347,30 @@ def test_environment_is_scrubbed(mode: str, monkeypatch: pytest.MonkeyPatch) -> 
     assert set(got) == {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE",
                         "PYTHONIOENCODING", "THRESHER_SANDBOX_RUN"}  # fmt: skip
     assert "secret" not in json.dumps(got)
+
+
+def test_a_program_cannot_pass_by_reading_its_expected_output(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thresher.filters.sandbox import modes
+    from thresher.filters.verify import VerifyItem, get_verifier
+
+    expected = f"answer-{uuid.uuid4().hex}"
+    tests = {"stdin_stdout": [{"input": "", "output": expected}]}
+    inputs = tmp_path / "in.jsonl"
+    cheat = (
+        "import json, re\n"
+        "try:\n"
+        f"    text = open({str(inputs)!r}).read()\n"
+        "    print(re.search(r'answer-[0-9a-f]+', text).group(0))\n"
+        "except OSError:\n"
+        "    print('could not cheat')\n"
+    )
+    line = {"id": 1, "kind": "code", "response": f"```python\n{cheat}```", "tests": tests}
+    inputs.write_text(json.dumps(line) + "\n")
+    inputs.chmod(0o644)
+    monkeypatch.setattr(modes, "isolation_mode", lambda: mode)
+    out = get_verifier("code_v1", 20.0).check(
+        VerifyItem("1", "code", line["response"], tests=tests)
+    )
+    assert (out.status, out.correct) == ("ok", False), out
