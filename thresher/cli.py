@@ -50,6 +50,22 @@ MaxLineOption = Annotated[
         help="Per-line size limit in MiB; a longer line gets status invalid_input.",
     ),
 ]
+WeakSandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-weak-sandbox",
+        help="Run code tests even where only the non-isolating 'basic' sandbox works "
+        "(README: Safety).",
+    ),
+]
+
+
+def _sandbox_policy(allow_weak: bool) -> None:
+    """Code runs are admitted (and the isolation mode reported on stderr) before the first one."""
+    from thresher.filters.sandbox import allow_weak_sandbox, set_reporter
+
+    allow_weak_sandbox(allow_weak)
+    set_reporter(lambda line: err_console.print(line, highlight=False, markup=False))
 
 
 def main() -> None:
@@ -223,11 +239,13 @@ def verify(
     ] = None,
     max_line_mb: MaxLineOption = 16.0,
     lake: LakeOption = DEFAULT_LAKE,
+    allow_weak_sandbox: WeakSandboxOption = False,
 ) -> None:
     """Check final answers (math, choice, exact) and run code in a sandbox."""
     from thresher.flows.verify_cmd import verify_file, verify_lake
 
     _input_or_problems(input_path, problems)
+    _sandbox_policy(allow_weak_sandbox)
     if problems is not None:
         verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
     else:
@@ -342,10 +360,12 @@ def run(
             "$THRESHER_MAX_ROLLOUTS).",
         ),
     ] = None,
+    allow_weak_sandbox: WeakSandboxOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
     from thresher.flows.cli_support import run_command
 
+    _sandbox_policy(allow_weak_sandbox)
     run_command(recipe, lake, export=export, console=console, max_rollouts=max_rollouts)
 
 

@@ -118,6 +118,11 @@ class VerifyConfig(_Section):
 
     timeout_s: float = Field(5.0, gt=0.0, description="time limit per verification")
     workers: int = Field(1, gt=0, description="verification worker processes")
+    allow_weak_sandbox: bool = Field(
+        False,
+        description="run code tests even where only the non-isolating 'basic' sandbox works "
+        "(see README, Safety)",
+    )
 
 
 class LabelConfig(_Section):

@@ -6,12 +6,15 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -125,3 +128,82 @@ def test_prefect_yaml_deployments_point_at_the_curate_flow() -> None:
         assert set(deployment["parameters"]) <= set(params)
         assert (ROOT / deployment["parameters"]["recipe"]).is_file()
         assert deployment["schedules"][0]["cron"].count(" ") == 4
+
+
+# -- the worker's privileges: exactly what the code sandbox needs ------------------------------
+
+# Docker's default capability set (moby oci/caps/defaults.go) by number (linux/capability.h).
+DOCKER_DEFAULT_CAPS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5,
+                       "SETGID": 6, "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10,
+                       "NET_RAW": 13, "SYS_CHROOT": 18, "MKNOD": 27, "AUDIT_WRITE": 29,
+                       "SETFCAP": 31}  # fmt: skip
+CAP_NUMBERS = {**DOCKER_DEFAULT_CAPS, "SYS_ADMIN": 21}
+
+
+def test_worker_gets_exactly_the_sandbox_privileges() -> None:
+    worker = COMPOSE["services"]["worker"]
+    assert worker["cap_add"] == ["SYS_ADMIN"]
+    assert set(worker["security_opt"]) == {"apparmor=unconfined", "no-new-privileges=true"}
+    assert not worker.get("privileged") and not worker.get("cap_drop")
+    for name, service in COMPOSE["services"].items():
+        assert not service.get("privileged"), name
+        assert not any("seccomp" in opt for opt in service.get("security_opt", [])), name
+        if name != "worker":
+            assert "cap_add" not in service and "security_opt" not in service, name
+
+
+# Emulates the container: Docker's default capabilities plus the compose file's cap_add, and
+# the part of Docker's default seccomp profile (moby profiles seccomp/default_linux.go) that
+# concerns the sandbox: pivot_root is never allowed; unshare, mount and umount2 only with
+# CAP_SYS_ADMIN. (AppArmor is not emulated: apparmor=unconfined lifts it.)
+EMULATE = r"""
+import json, struct, sys
+from thresher.filters.sandbox.confine import install_seccomp
+from thresher.filters.sandbox.syscalls import PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, check, libc, prctl
+caps = set(json.loads(sys.argv[1]))
+prctl(PR_SET_NO_NEW_PRIVS, 1)
+install_seccomp(("pivot_root",) + (() if 21 in caps else ("unshare", "mount", "umount2")))
+for cap in range(64):
+    if cap not in caps:
+        try:
+            prctl(PR_CAPBSET_DROP, cap)
+        except OSError:
+            break
+mask = sum(1 << c for c in caps)
+low, high = mask & 0xFFFFFFFF, mask >> 32
+check(libc.capset(struct.pack("=Ii", 0x20080522, 0), struct.pack("=6I", low, low, 0, high, high, 0)), "capset")
+from thresher.filters.sandbox import WeakSandboxError, admit_code_execution, isolation_mode, run_program
+program = "import os, json\nprint(json.dumps([os.getuid(), sorted(os.listdir('/'))]))"
+result = run_program(program)
+try:
+    admit_code_execution()
+    admitted = True
+except WeakSandboxError:
+    admitted = False
+print(json.dumps({"mode": isolation_mode(), "status": result.status, "admitted": admitted,
+                  "out": result.stdout.decode()}))
+"""
+
+
+def _emulated(caps: set[int]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", EMULATE, json.dumps(sorted(caps))],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("THRESHER_")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_worker_privileges_run_the_namespace_sandbox() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("emulating the container's root needs root")
+    worker = COMPOSE["services"]["worker"]
+    granted = set(DOCKER_DEFAULT_CAPS.values()) | {CAP_NUMBERS[c] for c in worker["cap_add"]}
+    got = _emulated(granted)
+    assert got["mode"] == "root" and got["status"] == "ok" and got["admitted"], got
+    uid, listing = json.loads(got["out"])
+    assert uid >= 200_000 and "tmp" not in listing and "app" not in listing
+    # Without the compose file's additions the sandbox is weak, and code is refused.
+    plain = _emulated(set(DOCKER_DEFAULT_CAPS.values()))
+    assert plain["mode"] == "basic" and plain["admitted"] is False, plain

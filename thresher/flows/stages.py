@@ -114,7 +114,19 @@ def ingest_stage(ctx: CurateContext) -> list[str]:
     ids = recipe_problem_ids(ctx.lake, ctx.recipe)
     if not ids:
         raise InputError(f"the problem source {p.source!r} gave no problems", field="problems")
+    _admit_code(ctx, name)
     return ids
+
+
+def _admit_code(ctx: CurateContext, name: str) -> None:
+    """Code problems: check the sandbox isolates (or weakness is accepted) before generating."""
+    from thresher.filters.sandbox import admit_code_execution
+
+    found = ctx.lake.query(
+        "SELECT count(*) AS n FROM problems WHERE source = ? AND kind = 'code'", [name]
+    )
+    if int(found["n"][0]):
+        admit_code_execution(ctx.recipe.verify.allow_weak_sandbox)
 
 
 def _hub_snapshot(dataset: str, subset: str | None, split: str) -> str:
@@ -174,12 +186,14 @@ def generate_stage(ctx: CurateContext, upto: int, mode: str) -> int:
 
 def verify_stage(ctx: CurateContext) -> int:
     """Verify every unverified rollout of the recipe's problem set; returns how many."""
+    from thresher.filters.sandbox import weak_sandbox_allowed
     from thresher.flows.verify_lake import verify_problem_set
 
     v = ctx.recipe.verify
-    report = verify_problem_set(
-        ctx.lake, problem_set_name(ctx.recipe), workers=v.workers, timeout_s=v.timeout_s
-    )
+    with weak_sandbox_allowed(v.allow_weak_sandbox):
+        report = verify_problem_set(
+            ctx.lake, problem_set_name(ctx.recipe), workers=v.workers, timeout_s=v.timeout_s
+        )
     return int(getattr(report, "verified", 0) or 0)
 
 

@@ -1,48 +1,59 @@
-"""How a sandboxed program is isolated, from strongest to weakest, chosen once per process.
+"""How one sandboxed program is confined: the code run in the forked child before exec.
 
-Modes:
-- ``root``: (running as root) a private mount namespace where every mount is read-only except a
-  size-limited tmpfs scratch directory, an empty network namespace, a PID namespace whose init is
-  the program (when it exits the kernel kills everything it started, even ``setsid`` escapees),
-  a fresh ``/proc``, and a per-supervisor unprivileged uid (so ``RLIMIT_NPROC`` is exact and the
-  program can signal nothing of ours).
-- ``userns``: the same namespaces through an unprivileged user namespace (no uid switch, so no
-  process-count limit beyond the PID namespace; still read-only everywhere but scratch).
-- ``basic``: where namespaces are not allowed: own session/process group, rlimits, scrubbed
-  environment, private scratch dir; leftovers found by an environment marker and killed.
+Modes, strongest first (``thresher.filters.sandbox.modes`` picks one per process):
+- ``root`` (running as root, or with CAP_SYS_ADMIN): new mount, PID, network, IPC and UTS
+  namespaces; a root filesystem holding only the interpreter, its standard library, its shared
+  libraries, a size-limited tmpfs scratch directory, a private ``/dev/shm`` and a few device
+  nodes; a fresh ``/proc`` showing only the sandbox's processes; a per-supervisor unprivileged
+  uid, no capabilities (bounding set emptied), ``no_new_privs`` and a seccomp filter.
+- ``userns``: the same through an unprivileged user namespace (the program's uid is the
+  supervisor's own, mapped to 1000 inside, with no capabilities).
+- ``basic`` (no namespaces allowed): a scrubbed environment, rlimits, the per-supervisor uid
+  where the supervisor may switch uids, and, where the kernel has them, Landlock (reads only
+  below the interpreter's folders, writes only in scratch, no TCP, abstract Unix sockets and
+  signals scoped) and a seccomp filter (no sockets, no SysV/POSIX IPC objects).
+
+In the namespace modes the child forks once more after ``unshare``: the grandchild is the PID
+namespace's init and becomes the program; the child waits for it and exits with its status.
+When that init exits the kernel kills everything left in the namespace; every link of the
+chain has ``PR_SET_PDEATHSIG`` = SIGKILL, so a killed supervisor takes its sandbox with it.
+Setup failures are written to a pipe the program never sees (close-on-exec), so a program
+cannot fake a sandbox error.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import os
 import resource
-import shutil
-import subprocess
+import select
+import signal
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
 
+from thresher.filters.sandbox import confine, rootfs
 from thresher.filters.sandbox.limits import SandboxLimits
+from thresher.filters.sandbox.syscalls import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    PR_CAPBSET_DROP,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    prctl,
+    unshare,
+)
 
-__all__ = ["isolation_mode", "preexec_for", "launcher_argv", "sandbox_uid", "MODES"]
+__all__ = ["MODES", "STRONG", "Confinement", "preexec_for", "sandbox_uid", "has_capability"]
 
 MODES = ("root", "userns", "basic")
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUSER = 0x10000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REMOUNT = 32
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-# Mounts left writable: kernel interfaces an unprivileged uid cannot write anyway, and /dev for
-# /dev/null; /dev/shm and /dev/mqueue are world-writable, so they are made read-only too.
-_KEEP_WRITABLE = ("/proc", "/sys", "/dev")
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+STRONG = ("root", "userns")
+USERNS_UID = 1000  # the program's uid inside its user namespace
+SETUP_FAILED = 71  # exit status of a child whose setup failed (details on the report pipe)
+CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 6, 7, 21
 
 
 def sandbox_uid() -> int:
@@ -50,61 +61,28 @@ def sandbox_uid() -> int:
     return 200_000 + os.getpid()
 
 
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+def has_capability(cap: int) -> bool:
+    """Whether this process holds the capability in its effective set."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except OSError:
+        pass
+    return False
 
 
-def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    rc = _libc.mount(
-        None if src is None else src.encode(),
-        target.encode(),
-        None if fstype is None else fstype.encode(),
-        ctypes.c_ulong(flags),
-        None if data is None else data.encode(),
-    )
-    _check(rc, f"mount {target}")
+@dataclass(frozen=True)
+class Confinement:
+    """Everything the child needs, computed in the supervisor before the fork."""
 
-
-def _mount_points() -> list[tuple[str, str]]:
-    points = []
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            fields = line.split()
-            # field 4 is the mount point (octal-escaped), field 5 its per-mount options
-            points.append((fields[4].encode().decode("unicode_escape"), fields[5]))
-    return points
-
-
-def _flags_of(options: str) -> int:
-    flags = 0
-    for opt, bit in (("nosuid", _MS_NOSUID), ("nodev", _MS_NODEV), ("noexec", _MS_NOEXEC)):
-        if opt in options.split(","):
-            flags |= bit
-    return flags
-
-
-def _read_only_view(scratch: str, scratch_mb: int, owner: int | None) -> None:
-    """In a fresh mount namespace: tmpfs scratch, everything else read-only."""
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    data = f"size={scratch_mb}m,mode=0700"
-    if owner is not None:
-        data += f",uid={owner},gid={owner}"
-    _mount("tmpfs", scratch, "tmpfs", _MS_NOSUID | _MS_NODEV, data)
-    for point, options in _mount_points():
-        if point == scratch or any(
-            point == keep or (point.startswith(keep + "/") and keep != "/dev")
-            for keep in _KEEP_WRITABLE
-        ):
-            continue
-        flags = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _flags_of(options)
-        try:
-            _mount(None, point, None, flags, None)
-        except OSError:
-            if point == "/" or not os.path.isdir(point):
-                raise
-    os.chdir(scratch)
+    mode: str
+    plan: rootfs.RootPlan
+    limits: SandboxLimits
+    uid: int | None  # switch to this uid (root mode, and basic mode where allowed)
+    landlock: int = 0  # Landlock ABI to use (basic mode)
+    seccomp: bool = True
 
 
 def _set_limits(limits: SandboxLimits, nproc: bool) -> None:
@@ -118,77 +96,104 @@ def _set_limits(limits: SandboxLimits, nproc: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
 
 
-def preexec_for(
-    mode: str, scratch: str, limits: SandboxLimits, uid: int | None = None
-) -> Callable[[], None]:
-    """The function run in the forked child before exec: limits and namespaces."""
-    owner = sandbox_uid() if uid is None else uid  # computed here: the child has another pid
+def _fail(report_fd: int, stage: str, exc: BaseException) -> NoReturn:
+    try:
+        os.write(report_fd, f"sandbox {stage} failed: {exc}".encode()[:1000])
+    finally:
+        os._exit(SETUP_FAILED)
 
-    def root() -> None:
-        _set_limits(limits, nproc=True)  # NPROC binds after setpriv drops root
-        _check(_libc.unshare(_CLONE_NEWNS), "unshare(mount)")
-        _read_only_view(scratch, limits.scratch_mb, owner)
 
-    def userns() -> None:
-        uid, gid = os.getuid(), os.getgid()
-        _set_limits(limits, nproc=False)
-        _check(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(user, mount)")
-        for name, text in (
-            ("setgroups", "deny"),
-            ("uid_map", f"0 {uid} 1"),
-            ("gid_map", f"0 {gid} 1"),
-        ):
-            with open(f"/proc/self/{name}", "w") as fh:
-                fh.write(text)
-        _read_only_view(scratch, limits.scratch_mb, None)
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGKILL when the parent exits; exit now if it already has."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(SETUP_FAILED)
+
+
+def _drop_privileges(uid: int | None, *, bounding: bool) -> None:
+    if bounding:  # no capability can come back, even for a uid-0 program in a user namespace
+        for cap in range(64):
+            try:
+                prctl(PR_CAPBSET_DROP, cap)
+            except OSError:
+                break
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _relay(child: int, max_fd: int) -> None:
+    """The namespace launcher: hold nothing of the run open, wait, exit with the child's status."""
+    os.closerange(0, max_fd)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(128 - code if code < 0 else code)
+
+
+def preexec_for(setup: Confinement, place: str, report_fd: int) -> Callable[[], None]:
+    """The function run in the forked child before exec (``place``: the empty folder that
+    becomes the root in the namespace modes; the scratch directory in the basic mode)."""
+    supervisor = os.getpid()
+    max_fd = max(os.sysconf("SC_OPEN_MAX"), 1024)
+    confine.prepare_filter(confine.ALWAYS_DENIED)  # built here, so the child only copies it
+    confine.prepare_filter(confine.ALWAYS_DENIED + confine.BASIC_DENIED)
+    limits = setup.limits
+
+    def namespaces() -> None:
+        try:
+            _set_limits(limits, nproc=setup.mode == "root")
+            _die_with_parent(supervisor)
+            flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+            if setup.mode == "userns":
+                uid, gid = os.getuid(), os.getgid()
+                unshare(flags | CLONE_NEWUSER)
+                for name, text in (("setgroups", "deny"), ("uid_map", f"{USERNS_UID} {uid} 1"),
+                                   ("gid_map", f"{USERNS_UID} {gid} 1")):  # fmt: skip
+                    with open(f"/proc/self/{name}", "w") as fh:
+                        fh.write(text)
+            else:
+                unshare(flags)
+            launcher = os.getpid()
+            alive = os.pidfd_open(launcher)
+            child = os.fork()
+        except BaseException as exc:
+            _fail(report_fd, "namespace", exc)
+        if child:
+            _relay(child, max_fd)
+        try:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if select.select([alive], [], [], 0)[0]:  # the launcher died before the line above
+                os._exit(SETUP_FAILED)
+            os.close(alive)
+            owner = setup.uid if setup.mode == "root" else None
+            rootfs.enter_root(setup.plan, place, limits.scratch_mb, owner)
+            _drop_privileges(setup.uid if setup.mode == "root" else None, bounding=True)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a uid change clears it
+            if setup.seccomp:
+                confine.install_seccomp(confine.ALWAYS_DENIED)
+        except BaseException as exc:
+            _fail(report_fd, "setup", exc)
 
     def basic() -> None:
-        _set_limits(limits, nproc=False)
-        os.chdir(scratch)
-
-    return {"root": root, "userns": userns, "basic": basic}[mode]
-
-
-def launcher_argv(mode: str, program: list[str], uid: int | None = None) -> list[str]:
-    """The command line that enters the network and PID namespaces and drops privileges."""
-    if mode == "basic":
-        return program
-    unshare = shutil.which("unshare") or "unshare"
-    argv = [unshare, "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-    if mode == "root":
-        user = str(sandbox_uid() if uid is None else uid)
-        setpriv = shutil.which("setpriv") or "setpriv"
-        argv += [setpriv, "--reuid", user, "--regid", user, "--clear-groups", "--no-new-privs"]
-    return argv + program
-
-
-@functools.cache
-def isolation_mode() -> str:
-    """The strongest mode that works here (override with THRESHER_SANDBOX_MODE)."""
-    forced = os.environ.get("THRESHER_SANDBOX_MODE")
-    if forced:
-        if forced not in MODES:
-            raise ValueError(f"THRESHER_SANDBOX_MODE must be one of {MODES}, got {forced!r}")
-        return forced
-    candidates = (["root"] if os.geteuid() == 0 else []) + ["userns"]
-    if not (shutil.which("unshare") and (os.geteuid() != 0 or shutil.which("setpriv"))):
-        candidates = []
-    import tempfile
-
-    for mode in candidates:
-        scratch = tempfile.mkdtemp(prefix="thresher-probe-")
         try:
-            proc = subprocess.run(
-                launcher_argv(mode, ["/bin/true"]),
-                preexec_fn=preexec_for(mode, scratch, SandboxLimits()),
-                capture_output=True,
-                timeout=10,
-                cwd=scratch,
-            )
-            if proc.returncode == 0:
-                return mode
-        except (OSError, subprocess.SubprocessError):
-            pass
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return "basic"
+            _set_limits(limits, nproc=setup.uid is not None)
+            _die_with_parent(supervisor)
+            _drop_privileges(setup.uid, bounding=False)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if setup.landlock:
+                devices = ["/dev/" + d for d in rootfs.DEVICES]
+                confine.restrict_filesystem(setup.plan.readable(), [place], devices, setup.landlock)
+            if setup.seccomp:
+                confine.install_seccomp(confine.ALWAYS_DENIED + confine.BASIC_DENIED)
+            os.chdir(place)
+        except BaseException as exc:
+            _fail(report_fd, "setup", exc)
+
+    return namespaces if setup.mode in STRONG else basic

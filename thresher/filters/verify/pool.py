@@ -7,6 +7,11 @@ SIGKILL (signals inside math-verify cannot interrupt big-integer or C-level work
 item gets ``timeout``, the rest of its chunk goes back to the queue. "Overdue" means the item
 used its limit in CPU time, or WALL_FACTOR times its limit in wall time. A worker that dies on its
 own (segfault, killed by something else) gives its current item ``runtime_error``.
+
+Workers die with the forkserver (``PR_SET_PDEATHSIG``), which exits with the main process, so a
+killed ``thresher`` leaves none behind; a forkserver that died is restarted on the next start.
+When code items are present, ``run`` first admits the sandbox's isolation mode (reporting it,
+refusing the weak mode unless accepted) before any program runs.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import select
 import signal
 import threading
 import time
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from thresher.filters.sandbox import admit_code_execution
 from thresher.filters.verify.types import Outcome, VerifyItem
 from thresher.filters.verify.worker import worker_main
 
@@ -45,6 +52,16 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def _runs_code(verifier: str) -> bool:
+    from thresher.filters.verify.registry import get_verifier
+    from thresher.schemas.errors import NotFoundError
+
+    try:
+        return get_verifier(verifier).kind == "code"
+    except NotFoundError:
+        return False
+
+
 @dataclass
 class Task:
     """One item for a worker: its index in the caller's list, verifier and time limit."""
@@ -59,6 +76,7 @@ class Task:
 class _Worker:
     proc: Any
     conn: Connection
+    pidfd: int  # liveness from the kernel: the forkserver's report is lost if it dies
     inflight: deque[Task] = field(default_factory=deque)
     head_since: float = 0.0
     head_cpu: float = 0.0
@@ -69,12 +87,22 @@ class _Worker:
 class VerifyPool:
     """Run verifier checks in worker processes, each item under its own time limit."""
 
-    def __init__(self, workers: int = 2, memory_mb: int = 4096, chunk: int = 16) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        memory_mb: int = 4096,
+        chunk: int = 16,
+        *,
+        allow_weak_sandbox: bool = False,
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.size = workers
         self.memory_mb = memory_mb
         self.chunk = chunk
+        self.allow_weak_sandbox = allow_weak_sandbox
+        self._admitted = False
+        self._start_failures = 0
         self._ctx = mp.get_context("forkserver")
         self._workers: list[_Worker] = []
         self._queue: deque[Task] = deque()
@@ -111,14 +139,26 @@ class VerifyPool:
         )
         proc.start()
         child.close()
-        return _Worker(proc, parent)
+        assert proc.pid is not None  # started
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except ProcessLookupError:  # gone already: a pipe at EOF reads as "exited"
+            pidfd, w = os.pipe()
+            os.close(w)
+        return _Worker(proc, parent, pidfd)
+
+    @staticmethod
+    def _alive(worker: _Worker) -> bool:
+        return not select.select([worker.pidfd], [], [], 0)[0]
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
-        if kill and worker.proc.is_alive():
-            with contextlib.suppress(OSError):
-                os.kill(worker.proc.pid, signal.SIGKILL)
-        worker.proc.join(timeout=5)
+        if kill and self._alive(worker):
+            with contextlib.suppress(OSError):  # by pidfd: a reused pid is never hit
+                signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
+        select.select([worker.pidfd], [], [], 5)
+        worker.proc.join(timeout=1)
         worker.conn.close()
+        os.close(worker.pidfd)
         self._workers.remove(worker)
 
     def close(self) -> None:
@@ -129,8 +169,9 @@ class VerifyPool:
         for worker in list(self._workers):
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
+        stop = time.monotonic() + 2
         for worker in list(self._workers):
-            worker.proc.join(timeout=2)
+            select.select([worker.pidfd], [], [], max(0.0, stop - time.monotonic()))
             self._retire(worker, kill=True)
 
     def run(
@@ -142,6 +183,11 @@ class VerifyPool:
             self._starter = None
         queue: deque[Task] = deque(tasks)
         self._queue = queue
+        if not self._admitted and any(_runs_code(t.verifier) for t in queue):
+            # Before any program runs: report the isolation mode, refuse a weak one unless the
+            # user accepted it (raises WeakSandboxError).
+            admit_code_execution(self.allow_weak_sandbox)
+            self._admitted = True
         if not self._workers:
             self._warm = any(t.verifier.startswith("math") for t in queue)
         if self._warm:
@@ -159,19 +205,28 @@ class VerifyPool:
             while len(self._workers) < min(self.size, max(1, len(queue))) and queue:
                 self._workers.append(self._spawn())
             now = time.monotonic()
-            for worker in self._workers:
+            for worker in list(self._workers):
                 if worker.ready and not worker.inflight and queue:
                     per = max(1, min(self.chunk, len(queue) // (2 * len(self._workers)) or 1))
                     chunk = [queue.popleft() for _ in range(min(per, len(queue)))]
+                    try:
+                        worker.conn.send(
+                            [(t.index, t.verifier, t.timeout_s, t.item) for t in chunk]
+                        )
+                    except OSError:  # died while idle (its forkserver was killed): start another
+                        queue.extendleft(reversed(chunk))
+                        self._retire(worker, kill=True)
+                        continue
                     worker.inflight.extend(chunk)
                     self._start_head(worker, now)
-                    worker.conn.send([(t.index, t.verifier, t.timeout_s, t.item) for t in chunk])
             busy = [w for w in self._workers if w.inflight or not w.ready]
             if not busy:
+                if queue:  # a worker was retired before taking work: start a replacement
+                    continue
                 break
             timed = [w for w in busy if w.inflight]
             deadline = min((w.check_at for w in timed), default=None)
-            waitables: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+            waitables: list[Any] = [w.conn for w in busy] + [w.pidfd for w in busy]
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             wait(waitables, timeout=left)
             for worker in busy:
@@ -211,12 +266,15 @@ class VerifyPool:
         try:
             if worker.conn.poll():
                 worker.ready = worker.conn.recv() == "ready"
+                self._start_failures = 0
                 return
         except (EOFError, OSError):
             pass
-        if not worker.proc.is_alive():
+        if not self._alive(worker):
             self._retire(worker, kill=False)
-            raise RuntimeError(f"verifier worker failed to start (exit {worker.proc.exitcode})")
+            self._start_failures += 1
+            if self._start_failures >= 3:  # once may be a killed forkserver (restarted on demand)
+                raise RuntimeError(f"verifier worker failed to start (exit {worker.proc.exitcode})")
 
     def _drain(self, worker: _Worker, done: Callable[[Task, Outcome], None]) -> None:
         """Collect finished items; handle a dead or overdue worker."""
@@ -234,9 +292,9 @@ class VerifyPool:
             return
         head = worker.inflight[0]
         overdue = self._overdue(worker, head.timeout_s)
-        if not (died or overdue or not worker.proc.is_alive()):
+        if not (died or overdue or not self._alive(worker)):
             return
-        if overdue and not died and worker.proc.is_alive():
+        if overdue and not died and self._alive(worker):
             outcome = Outcome("timeout", reason=f"time limit ({head.timeout_s:g} s)")
         else:
             worker.proc.join(timeout=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import resource
 import signal
 import time
@@ -38,9 +40,48 @@ def run_one(name: str, timeout_s: float, item: VerifyItem) -> Outcome:
     return out
 
 
+def _bind_to_main() -> None:
+    """Die with the main process, even mid-item (a C-level computation holds the GIL, so no
+    thread could notice): a watcher child waits on a pidfd of the main process and SIGKILLs
+    this worker when it exits; the watcher dies with the worker. Tied to the main process, not
+    to the forkserver (nor to its liveness pipe, which is closed when a dead forkserver is
+    restarted), so a forkserver that dies takes no item with it. Not dumpable: a program in the
+    basic mode, running as our uid, cannot read this process's environment or memory."""
+    import select
+
+    from thresher.filters.sandbox.syscalls import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl
+
+    prctl(PR_SET_DUMPABLE, 0)
+    parent = mp.parent_process()
+    if parent is None or parent.pid is None:
+        return
+    try:
+        main = os.pidfd_open(parent.pid)
+    except OSError:
+        os._exit(0)  # the main process is gone already
+    if not parent.is_alive():
+        os._exit(0)  # pid reused: the main process is gone
+    worker = os.getpid()
+    if os.fork() != 0:
+        os.close(main)
+        return
+    try:  # the watcher: holds nothing of the worker open but the pidfd
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if os.getppid() == worker:
+            os.closerange(0, main)
+            os.closerange(main + 1, max(os.sysconf("SC_OPEN_MAX"), 1024))
+            while not select.select([main], [], [])[0]:
+                pass
+            os.kill(worker, signal.SIGKILL)
+    finally:
+        os._exit(0)
+
+
 def worker_main(conn: Connection, memory_mb: int, warm: bool) -> None:
     """Receive chunks of (index, verifier, timeout, item); send one result per item."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _bind_to_main()
     if memory_mb > 0:
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
