@@ -38,8 +38,16 @@ def parse_label_line(text: str, line_no: int) -> tuple[Any, dict[str, Any] | Non
     question = obj.get("question", "")
     if not isinstance(question, str):
         return ident, None, f"line {line_no}: field 'question' must be a string"
+    reference = obj.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        return ident, None, f"line {line_no}: field 'reference' must be a string"
+    # a reference is, by this field's meaning, one the prompt showed: conditioned by default
+    conditioned = obj.get("conditioned", reference is not None)
+    if not isinstance(conditioned, bool):
+        return ident, None, f"line {line_no}: field 'conditioned' must be true or false"
     fields = {"response": obj["response"], "kind": kind, "question": question}
     fields["gold"] = None if gold is None else str(gold)
+    fields |= {"reference": reference, "conditioned": conditioned}
     return ident, fields, ""
 
 
@@ -71,7 +79,8 @@ def label_file(
     with VerifyPool(workers=workers) as pool:
         verdicts = iter(verify_items(items, pool=pool))
     traces = [Trace(str(i), f["response"], question=f["question"], gold=f["gold"],
-                    kind=f["kind"]) for i, _, f in good]  # fmt: skip
+                    kind=f["kind"], reference=f["reference"], conditioned=f["conditioned"])
+              for i, _, f in good]  # fmt: skip
     labelers: list[Labeler] = rule_labelers()
     if judge:
         labelers.append(JudgeLabeler(judge, samples=judge_samples))

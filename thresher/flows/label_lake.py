@@ -37,6 +37,13 @@ class LabelReport:
         )
 
 
+def _reference(row: dict[str, Any]) -> str | None:
+    """The reference a privileged prompt shows (``pipeline.prompts.privileged_messages``)."""
+    if row["solution"]:
+        return str(row["solution"])
+    return f"The final answer is {row['answer']}." if row["answer"] else None
+
+
 def label_problem_set(
     lake: Any,
     name: str,
@@ -53,7 +60,8 @@ def label_problem_set(
         chosen.append(JudgeLabeler(judge, engine=judge_engine, samples=judge_samples))
     rows = lake.query(
         "SELECT r.trace_id, r.completion, r.reasoning, r.answer_text, r.finish_reason, "
-        "p.question, p.answer, p.kind, bool_or(v.correct) FILTER (WHERE v.status = 'ok') AS correct "
+        "r.conditioned_on_ground_truth AS conditioned, p.question, p.answer, p.solution, p.kind, "
+        "bool_or(v.correct) FILTER (WHERE v.status = 'ok') AS correct "
         "FROM rollouts r JOIN problems p ON r.problem_id = p.problem_id "
         "JOIN verdicts v ON v.trace_id = r.trace_id WHERE p.source = ? "
         "GROUP BY ALL ORDER BY r.trace_id",
@@ -67,7 +75,8 @@ def label_problem_set(
                 r["trace_id"],
                 r["completion"] or f"{r['reasoning'] or ''}\n</think>\n{r['answer_text'] or ''}",
                 question=r["question"], gold=r["answer"], finish_reason=r["finish_reason"] or "",
-                kind=r["kind"],
+                kind=r["kind"], conditioned=bool(r["conditioned"]),
+                reference=_reference(r) if r["conditioned"] else None,
             )
             for r in batch
         ]  # fmt: skip

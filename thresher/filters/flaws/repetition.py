@@ -1,4 +1,4 @@
-"""``repetition_loop_v1``: the trace repeats itself (a decoding loop)."""
+"""``repetition_loop_v2``: the trace repeats itself (a decoding loop)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from thresher.schemas import FlawLabel
 
 __all__ = ["RepetitionLoop"]
 
-_SENTENCES = re.compile(r"[^.!?\n]{12,400}[.!?\n]")
+# A sentence ends at . ! ? or a line break, never at a decimal point ("$5.0 in his bank." is
+# one sentence, not "0 in his bank.", which would repeat across different amounts). Found by
+# one scan for the ends, so that a megabyte without any stays linear.
+_END = re.compile(r"[.!?](?!\d)|\n")
 _MIN_REPEATS = 4
 _TAIL = 1200
 
@@ -33,25 +36,30 @@ def _tail_period(text: str) -> tuple[int, int] | None:
 
 
 class RepetitionLoop:
-    """The same sentence (>= 12 chars) occurs 4+ times, or the trace ends in 4+ copies of one
-    unit: a decoding loop (error)."""
+    """The same sentence (>= 12 chars; decimal points end none) occurs 4+ times, or the trace
+    ends in 4+ copies of one unit: a decoding loop (error)."""
 
-    name = "repetition_loop_v1"
+    name = "repetition_loop_v2"
 
     def label(self, trace: Trace) -> list[FlawLabel]:
         """At most one label, at the first repeated occurrence."""
         text = trace.response
         seen: dict[str, tuple[int, int]] = {}
-        for m in _SENTENCES.finditer(text):
-            key = " ".join(m.group(0).lower().split())
-            first, count = seen.get(key, (m.start(), 0))
+        pos = 0
+        for m in _END.finditer(text):
+            start, pos = pos, m.end()
+            if not 12 <= m.start() - start <= 400:
+                continue
+            sentence = text[start:pos]
+            key = " ".join(sentence.lower().split())
+            first, count = seen.get(key, (start, 0))
             seen[key] = (first, count + 1)
             if count + 1 == _MIN_REPEATS:
                 return [
                     make_label(
                         self.name, trace, "repetition_loop", "error",
-                        f"repeated {_MIN_REPEATS}+ times: {m.group(0).strip()[:200]}",
-                        first, m.end(),
+                        f"repeated {_MIN_REPEATS}+ times: {sentence.strip()[:200]}",
+                        first, pos,
                     )
                 ]  # fmt: skip
         found = _tail_period(text)
