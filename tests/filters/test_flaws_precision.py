@@ -85,6 +85,10 @@ GROUNDED = {
         "Mia has 3 quarters and 4 dimes. How many cents does she have?",
         "3 * 25 = 75 cents and 4 * 10 = 40 cents, so 75 + 40 = 115.\nFinal answer: 115",
     ),
+    "a range of weekdays": (
+        "Josh services 3 cars a day. How many cars does he service in a week?",
+        "He works Monday-Saturday, so 3 * 6 = 18 cars.\nFinal answer: 18",
+    ),
     "weeks in a month": (
         "Miguel uses 2 pads a week, 30 sheets a pad. How many sheets a month?",
         "He uses 2 * 30 = 60 sheets a week, so 60 * 4 = 240 a month.\nFinal answer: 240",
@@ -162,6 +166,8 @@ NOT_WRONG = {
     "tail of an algebra line": "Thus, C + 15 = 110 - 5 = 105, so C = 90.",
     "bare number introducing a chain": "The coupon saved my mom $7 = $26 - $7 = $19 left.",
     "comparison before a claim": "He has 11 < 30 / 3 = 10 apples? No, 10 < 11.",
+    "mixed units": "He is 5 feet + 6 inches = 66 inches tall.",
+    "variable in an annotation": "So she kept <<X-19.5=19.5>>19.5 dollars.",
 }
 
 
@@ -175,6 +181,7 @@ def test_arith_reads_real_notation_without_false_alarms(case: str) -> None:
     [
         ("The total is $4.20 + $9.45 + $1.35 = $14.99.", "$4.20 + $9.45 + $1.35 = $14.99"),
         ("She has 12 kg * 1/3 = 5 kg of apples.", "12 kg * 1/3 = 5"),
+        ("So 12 kg - 4 kg - 3 kg = 6 kg are left.", "12 kg - 4 kg - 3 kg = 6"),
         ("Tax is $350 000 * 0.2 = $60 000 this year.", "$350 000 * 0.2 = $60 000"),
         ("They have to leave because 11 < 30 / 11 = 11", "30 / 11 = 11"),
         ("The difference is 400 - 475 = 75.", "400 - 475 = 75"),

@@ -180,7 +180,9 @@ def _unreached_answer(final: str, reasoning: str) -> str | None:
     for m in _FRACTIONS.finditer(reasoning):
         if int(m[2] or m[4]):
             stated.add(Fraction(int(m[1] or m[3]), int(m[2] or m[4])))
-    stated |= {abs(v) for v in expression_values(reasoning)}
+    if abs(answer) in stated:
+        return None
+    stated |= {abs(v) for v in expression_values(reasoning)}  # "16 - 3 - 4 of them" is 9
     if abs(answer) in stated:
         return None
     if any(_rounds_to(v, abs(answer), final) for v in stated):

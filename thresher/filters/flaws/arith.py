@@ -31,16 +31,16 @@ _STOP = (
 )
 _UNIT_WORDS = (
     rf"(?:\s++(?!(?:{_STOP})\b)[a-z][a-z'’]*+){{1,3}}"
-    rf"(?=\s*+(?:{_OPS})\s*+\(?\$?[\d.])"
+    rf"(?=\s*+(?:(?:{_OPS})\s*+\(?\$?[\d.]|=))"
 )
 _OPERAND = rf"\(?(?:{NUM})\)?(?:{_UNIT_WORDS})?"
 _EXPR = rf"{_OPERAND}(?:{_OP}{_OPERAND})*+"
 _CHAIN = re.compile(rf"(?<![\w.^/*+×÷·=$-])(?:{_EXPR})(?:\s*+=\s*+(?:{_EXPR}))++")
 _TOKEN = re.compile(rf"{NUM}|x(?=\s)|[-+*/×÷·−()]|[A-Za-z][A-Za-z'’]*")
 _AFTER_BAD = re.compile(r"[A-Za-z_^(]|\.\d|%|\s*[*/×÷^]")
-# An operator (or "of") right before a claim: the claim is the tail of a larger expression
-# ("C + 15 = 110 - 5", "$3.5/gallon x 2/5 = ...") and cannot be checked on its own.
-_BEFORE_BAD = re.compile(r"(?:[-+*/×÷·−(^]|\bx|\bof|\d)\s*$")
+# An operator (or "of", or a number) right before a claim: the claim is the tail of a larger
+# expression ("C + 15 = 110 - 5", "$3.5/gallon x 2/5 = ...") and cannot be checked alone.
+_BEFORE_BAD = frozenset("-+*/×÷·−(^0123456789")
 _CORRECTION = re.compile(
     r"\b(?:wait|actually|oops|mistake|correction|recompute|recalculate|re-?check|let me redo|"
     r"that'?s (?:not|wrong)|no,|sorry|i mean)\b",
@@ -53,19 +53,29 @@ _BINARY = frozenset("+-*/×÷·−x")
 
 @lru_cache(maxsize=4096)  # every labeler reads the same claims
 def tokens(expr: str) -> tuple[str, ...] | None:
-    """Numbers, operators and parentheses of `expr` (unit words dropped), None if not one."""
+    """Numbers, operators and parentheses of `expr` (unit words dropped), None if not one:
+    a variable (``X - 19.5``) or operands in different units (``5 feet + 6 inches``)."""
     out: list[str] = []
+    units: set[str] = set()
+    unit_next = False  # the next word is the unit of the number just read
     pos = 0
     for m in _TOKEN.finditer(expr):
         if expr[pos : m.start()].strip():
             return None
         tok = m.group(0)
+        pos = m.end()
         if tok[0].isalpha() and tok != "x":
-            pos = m.end()
+            if not (tok.islower() and out and out[-1][-1].isdigit()):
+                return None
+            if unit_next:
+                units.add(tok.rstrip("s"))
+                unit_next = False
             continue  # a unit word
         out.append(tok)
-        pos = m.end()
-    return tuple(out) if not expr[pos:].strip() else None
+        unit_next = tok[-1].isdigit()
+    if len(units) > 1 or expr[pos:].strip():
+        return None
+    return tuple(out)
 
 
 class _Interval:
@@ -232,12 +242,49 @@ def find_claims(text: str) -> list[tuple[int, int, list[str]]]:
     for m in _CHAIN.finditer(text):
         if _AFTER_BAD.match(text, m.end()):
             continue  # "= 7x", "= 3^2", "= 2.5" cut short: part of a larger expression
-        if _BEFORE_BAD.search(text, max(0, m.start() - 12), m.start()):
+        if _tail_of_more(text, m.start()):
             continue  # "C + 15 = 110 - 5": the tail of a larger expression
         parts = [p.strip() for p in m.group(0).split("=")]
         if len(parts) >= 2 and any(has_operator(p) for p in parts):
             claims.append((m.start(), m.end(), parts))
+    if " equal" in text:
+        claims += _word_claims(text)
+        claims.sort()
     return claims
+
+
+def _tail_of_more(text: str, start: int) -> bool:
+    """Whether an operator, "x", "of" or a number ends the text before `start`."""
+    before = text[max(0, start - 12) : start].rstrip()
+    if not before:
+        return False
+    if before[-1] in _BEFORE_BAD:
+        return True
+    word = before.rsplit(None, 1)[-1]
+    return word in ("x", "of") and (
+        len(before) == len(word) or not before[-len(word) - 1].isalnum()
+    )
+
+
+_WORD_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/"}
+_WORD_OP = "|".join(_WORD_OPS)
+# "750 minus 500 equals 150", "30 times 25 is equal to 750": claims written in words.
+_WORD_CLAIM = re.compile(
+    rf"(?<![\w.$-])({NUM})((?:\s+(?:{_WORD_OP})\s+(?:{NUM})){{1,8}})"
+    rf"\s+(?:equals|is\s+equal\s+to|equal\s+to)\s+({NUM})(?!\w|\.\d|\s*[-+*/×÷^])",
+    re.IGNORECASE,
+)
+_WORD_STEP = re.compile(rf"\s+({_WORD_OP})\s+({NUM})", re.IGNORECASE)
+
+
+def _word_claims(text: str) -> list[tuple[int, int, list[str]]]:
+    """Claims written with operator words, as (start, end, [symbolic left side, right side])."""
+    found = []
+    for m in _WORD_CLAIM.finditer(text):
+        steps = _WORD_STEP.findall(m.group(2))
+        lhs = m.group(1) + "".join(f" {_WORD_OPS[op.lower()]} {n}" for op, n in steps)
+        found.append((m.start(), m.end(), [lhs, m.group(3)]))
+    return found
 
 
 _EXPRESSION = re.compile(rf"(?<![\w.^/*+×÷·=$-]){_EXPR}")
@@ -295,7 +342,7 @@ class ArithStepCheck:
 
     def label(self, trace: Trace) -> list[FlawLabel]:
         """One label per wrong claim (the first wrong '=' of each chain)."""
-        if "=" not in trace.response:
+        if "=" not in trace.response and " equal" not in trace.response:
             return []
         text = trace.plain
         labels: list[FlawLabel] = []

@@ -107,9 +107,20 @@ _HEADS = re.compile(
 )
 
 
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_RANGE = re.compile(
+    rf"\b({'|'.join(_DAYS)})\s*(?:-|–|to|through|thru|until)\s*({'|'.join(_DAYS)})\b",
+    re.IGNORECASE,
+)
+
+
 def fact_values(text: str) -> list[tuple[int, Fraction | int]]:
-    """(offset, value) of the everyday facts the words of `text` bring in."""
+    """(offset, value) of the everyday facts the words of `text` bring in, and the number of
+    days in a range of weekdays ("Monday-Saturday" is 6)."""
     out: list[tuple[int, Fraction | int]] = []
+    for m in _DAY_RANGE.finditer(text):
+        first, last = _DAYS.index(m.group(1).lower()), _DAYS.index(m.group(2).lower())
+        out.append((m.start(), (last - first) % 7 + 1))
     for m in _FACT_TOKEN.finditer(text):
         word = m.group(0).lower() if m.group(0) != "%" else "percent"
         values = _FACTS.get(word)

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from thresher.filters.flaws.arith import evaluate, has_operator, tokens
 from thresher.filters.flaws.facts import conversion_values, fact_values, head_counts
-from thresher.filters.flaws.numbers import NUMBER, number_value, word_values
+from thresher.filters.flaws.numbers import NUMBER, decimals, number_value, word_values
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel
 
@@ -46,11 +46,17 @@ def _named(value: Value, known: set[Value], percent: bool) -> bool:
     return percent and value == int(value) and 0 < value < 100 and 100 - value in known
 
 
-def _rounds_up(value: Value, known: set[Value]) -> bool:
-    """``6.75 + 0.25 = 7``: the part that carries a known number up to a whole one."""
-    if not 0 < value < 1:
-        return False
-    return any(k != int(k) and (k + value) == math.ceil(k) for k in known)
+def _rounded(value: Value, known: set[Value], written: str) -> bool:
+    """A known number rounded, cut or carried up to the places `written` has (266 after
+    266.67), or the part that carries a known number up to a whole one (``6.75 + 0.25``)."""
+    unit = Fraction(1, 10 ** decimals(written))
+    for k in known:
+        # close rounding only: 266 for 266.67, not 0.3 for a third (10 % off)
+        if (k / unit).denominator != 1 and abs(k - value) < min(unit, abs(k) / 100):
+            return True
+        if 0 < value < 1 and k != int(k) and k + value == math.ceil(k):
+            return True
+    return False
 
 
 def _is_number(token: str) -> bool:
@@ -75,39 +81,49 @@ class OperandOrigin:
     before it: not in the question, not earlier in the trace (in digits or words: "forty-two",
     "three-quarters", "twice", "one and a half"), not a form a known number takes (a percentage
     0.25 for 25 %, a multiplier 1.5 for +50 % or 0.8 for -20 %, a reciprocal, the rest of a
-    fraction), not an everyday fact the words bring in (7 days and 52 weeks, 16 oz in a pound,
-    a dime's 10 cents), a conversion of a stated quantity (2 weeks = 14 days), a head count
-    ("Henry and 3 friends" = 4) or a common constant (1, 2, 10, 12, 24, 60, 100, 1000). A
-    number from nowhere is the mark of a skipped or broken step (``operand_from_nowhere``,
-    error); when the claim's result is itself known, the number may be solved backwards from
-    it (``4 * 16 = 64`` with 64 given), so it is a warning. Needs the question; traces without
-    one get no labels."""
+    fraction, a known number rounded: 266 after 266.67), not an everyday fact the words bring
+    in (7 days and 52 weeks, 16 oz in a pound, a dime's 10 cents), a conversion of a stated
+    quantity (2 weeks = 14 days), a head count ("Henry and 3 friends" = 4) or a common
+    constant (1, 2, 10, 12, 24, 60, 100, 1000). A number from nowhere is the mark of a skipped
+    or broken step (``operand_from_nowhere``, error); when the claim's result is itself known,
+    the number may be solved backwards from it (``4 * 16 = 64`` with 64 given: a result of 10
+    or more written before), so it is a warning. Needs the question; traces without one get no labels."""
 
     name = "operand_origin_v2"
 
     def label(self, trace: Trace) -> list[FlawLabel]:
         """At most one label: the first claim computing with an unexplained number."""
         text = trace.plain
-        if not trace.question or "=" not in text:
+        if not trace.question or ("=" not in text and " equal" not in text):
             return []
         claims = trace.claims
         if not claims:
             return []
-        known: set[Value] = {number_value(m) for m in NUMBER.findall(trace.question)}
-        known |= _CONSTANTS
-        written = [(m.start(), number_value(m.group(0))) for m in NUMBER.finditer(text)]
+        # Numbers as written first (the common case: an operand written as before), their
+        # values only when an operand is not found that way.
+        said = set(NUMBER.findall(trace.question))
+        known: set[Value] = set(_CONSTANTS)
+        stated: set[Value] = set()  # values of the numbers written so far (question, trace)
+        valued = False  # whether `known` holds the values of the question's numbers yet
+        written = [(m.start(), m.group(0)) for m in NUMBER.finditer(text)]
         scanned = -1  # how far words were read (-1: not even the question's); rarely needed
         percent = False
-        seen = 0
+        seen = converted = 0
         for start, end, parts in claims:
             while seen < len(written) and written[seen][0] < start:
-                known.add(written[seen][1])
+                said.add(written[seen][1])
                 seen += 1
             lhs = next((p for p in parts if has_operator(p)), parts[0])
             toks = tokens(lhs) or ()
             for i, operand in enumerate(toks):
-                if not _is_number(operand):
+                if not _is_number(operand) or operand in said:
                     continue
+                if not valued:
+                    stated |= {number_value(m) for m in NUMBER.findall(trace.question)}
+                    valued = True
+                stated |= {number_value(w) for _, w in written[converted:seen]}
+                known |= stated
+                converted = seen
                 value = number_value(operand)
                 if _named(value, known, percent):
                     continue
@@ -120,12 +136,15 @@ class OperandOrigin:
                     known |= {v for _, v in _word_sources(chunk)}
                     percent = percent or bool(_PERCENT.search(chunk))
                     scanned = start
-                if _named(value, known, percent) or _rounds_up(value, known):
+                if _named(value, known, percent) or _rounded(value, known, operand):
                     continue
                 if _in_named_fraction(toks, i, known, percent):
                     continue
+                # solved back from a result written before ("4 * 16 = 64" with 64 given); a
+                # small or merely common result (2, 10, 24) is no sign of that
                 result = evaluate(parts[-1])
-                solved = result is not None and result in known and len(toks) == 3
+                solved = result is not None and result >= 10 and result in stated
+                solved = solved and len(toks) == 3
                 a, b = trace.original(start, end)
                 return [
                     make_label(
@@ -136,4 +155,5 @@ class OperandOrigin:
                     )
                 ]  # fmt: skip
             known |= {v for v in map(evaluate, parts) if v is not None}
+            said.update(parts)
         return []
