@@ -53,7 +53,7 @@ def _rounded(value: Value, known: set[Value], written: str) -> bool:
     for k in known:
         # close rounding only: 266 for 266.67, not 0.3 for a third (10 % off)
         close = min(unit, abs(Fraction(k)) / 100)
-        if (k / unit).denominator != 1 and abs(k - value) < close:
+        if (k / unit).denominator != 1 and abs(Fraction(k) - value) < close:
             return True
         if 0 < value < 1 and k != int(k) and k + value == math.ceil(k):
             return True
