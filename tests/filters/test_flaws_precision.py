@@ -262,6 +262,8 @@ def test_answer_labels_read_a_colon_marker_and_whole_number_rounding() -> None:
     assert [(x.flaw_type, x.severity) for x in mismatch.label(wrong)] == [
         ("answer_trace_mismatch", "error")
     ]
+    noise = Trace("t", "Only 10/30 = 0.3333333333333333 of them oversee it.\nA: 0.3333333333333335")
+    assert unsupported.label(noise) == [] and mismatch.label(noise) == []
     asserted = Trace("t", "You've already solved the problem, here is the last line.\n#### 45")
     assert [x.flaw_type for x in unsupported.label(asserted)] == ["answer_not_derived"]
 

@@ -99,9 +99,10 @@ class AnswerTraceMismatch:
 class UnsupportedAnswer:
     """A final answer announced as a guess ("I guess", "let's just say": error; "probably",
     "not sure": warning), given with no derivation at all (error), or a number the reasoning
-    never reaches: neither written nor computed (nor rounded from a number written) before the
-    final answer (error; v2). The answer starts at a box, an answer phrase, ``####`` or a last
-    ``A:`` line, and the reasoning is read without calculator annotations (v3)."""
+    never reaches: neither written nor computed (nor rounded from a number written, nor the
+    same up to float noise) before the final answer (error; v2). The answer starts at a box,
+    an answer phrase, ``####`` or a last ``A:`` line, and the reasoning is read without
+    calculator annotations (v3)."""
 
     name = "unsupported_answer_v3"
 
@@ -187,4 +188,8 @@ def _unreached_answer(final: str, reasoning: str) -> str | None:
         return None
     if any(_rounds_to(v, abs(answer), final) for v in stated):
         return None  # 5.27 bags -> 5: a whole-number answer rounded from the reasoning
+    if decimals(final.strip()) >= 10 and any(
+        _close(Fraction(v), abs(answer), final) for v in stated
+    ):
+        return None  # float noise: 0.3333333333333335 after 0.3333333333333333
     return final
