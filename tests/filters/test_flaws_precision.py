@@ -245,6 +245,20 @@ def test_repetition_loop_does_not_split_at_decimal_points() -> None:
     assert label.flaw_type == "repetition_loop" and "$5.0 in his piggy bank" in label.evidence
 
 
+def test_sentences_are_the_decimal_aware_regex_in_linear_time() -> None:
+    import random
+    import re
+
+    from thresher.filters.flaws.repetition import sentences
+
+    regex = re.compile(r"(?:[^.!?\n]|[.!?](?=\d)){12,400}(?:[.!?](?!\d)|\n)")
+    words = ["$5.0", "in his bank.", "3.25", "so", "\n", "why?", "x" * 30, "a" * 450, "1.", "!9"]
+    rng = random.Random(3)
+    for _ in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        assert list(sentences(text)) == [m.span() for m in regex.finditer(text)], text
+
+
 # --- answer labels with GSM8K-style markers ----------------------------------------------------
 
 
