@@ -9,7 +9,9 @@ solution ending ``A: N``, and per model ``{"is_correct", "solution"}``) and prin
   confusion matrix and the statuses. The gold given to the verifier is the raw worked solution,
   so answer extraction from a gold is measured too.
 - ``labels``: for each rule labeler, the share of correct and of incorrect traces it flags with
-  an ``error`` and with a ``warning`` (by the dataset's ``is_correct``), in both forms.
+  an ``error`` and with a ``warning`` (by the dataset's ``is_correct``), in both forms; with
+  ``--dump-flags N`` also the first N correct traces flagged with an error, with the evidence
+  and critique of each error, to read (``--labels-only`` skips the verify part).
 - ``disagreements``: the first few verify disagreements, to read.
 
     .venv/bin/python benchmarks/bench_judgment.py ../shared/data/gsm8k_model_solutions_dev.jsonl
@@ -103,8 +105,9 @@ def run_verify(rows: list[dict[str, Any]], form: str, workers: int) -> dict[str,
     }
 
 
-def run_labels(rows: list[dict[str, Any]], form: str) -> dict[str, Any]:
-    """Per labeler: error and warning flag rates on correct and on incorrect traces."""
+def run_labels(rows: list[dict[str, Any]], form: str, dump: int = 0) -> dict[str, Any]:
+    """Per labeler: error and warning flag rates on correct and on incorrect traces; the
+    first `dump` correct traces flagged with an error, with their errors."""
     from thresher.filters.flaws import Trace, label_traces, rule_labelers
 
     traces = [
@@ -123,6 +126,7 @@ def run_labels(rows: list[dict[str, Any]], form: str) -> dict[str, Any]:
     totals = Counter("correct" if r["is_correct"] else "incorrect" for r in rows)
     flagged: dict[str, Counter[str]] = defaultdict(Counter)
     any_error: Counter[str] = Counter()
+    flagged_correct: list[dict[str, Any]] = []
     for row, found in zip(rows, labels, strict=True):
         truth = "correct" if row["is_correct"] else "incorrect"
         seen: set[tuple[str, str]] = set()
@@ -132,6 +136,22 @@ def run_labels(rows: list[dict[str, Any]], form: str) -> dict[str, Any]:
             flagged[labeler][f"{truth}_{severity}"] += 1
         if any(sev == "error" for _, sev in seen):
             any_error[truth] += 1
+            if truth == "correct" and len(flagged_correct) < dump:
+                flagged_correct.append(
+                    {
+                        "id": row["id"],
+                        "errors": [
+                            {
+                                "labeler": x.labeler,
+                                "flaw": x.flaw_type,
+                                "evidence": x.evidence,
+                                "critique": x.critique,
+                            }
+                            for x in found
+                            if x.severity == "error"
+                        ],
+                    }
+                )
     per_labeler = {}
     for labeler in sorted({lab.name for lab in labelers}):
         counts = flagged.get(labeler, Counter())
@@ -142,7 +162,7 @@ def run_labels(rows: list[dict[str, Any]], form: str) -> dict[str, Any]:
             for truth in ("correct", "incorrect")
             for sev in ("error", "warning")
         }
-    return {
+    out = {
         "traces": len(rows),
         "correct": totals["correct"],
         "incorrect": totals["incorrect"],
@@ -155,6 +175,9 @@ def run_labels(rows: list[dict[str, Any]], form: str) -> dict[str, Any]:
         "traces_per_cpu_s": round(len(rows) / cpu, 1) if cpu > 0 else None,
         "per_labeler": per_labeler,
     }
+    if dump:
+        out["flagged_correct"] = flagged_correct
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,18 +188,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--show", type=int, default=15, help="verify disagreements to print per form"
     )
+    parser.add_argument(
+        "--dump-flags", type=int, default=0, help="correct traces flagged with an error to print"
+    )
+    parser.add_argument("--labels-only", action="store_true", help="skip the verify part")
     args = parser.parse_args(argv)
     if not args.path.is_file():
         print(f"error: no such file: {args.path}", file=sys.stderr)
         return 2
     rows = load(args.path)
     out: dict[str, Any] = {"benchmark": "judgment", "source": str(args.path), "rows": len(rows)}
-    out["verify"] = {
-        form: run_verify(rows, form, args.workers) for form in ("as_written", "stripped")
+    if not args.labels_only:
+        out["verify"] = {
+            form: run_verify(rows, form, args.workers) for form in ("as_written", "stripped")
+        }
+        for form in out["verify"].values():
+            form["disagreements"] = form["disagreements"][: args.show]
+    out["labels"] = {
+        form: run_labels(rows, form, args.dump_flags) for form in ("as_written", "stripped")
     }
-    for form in out["verify"].values():
-        form["disagreements"] = form["disagreements"][: args.show]
-    out["labels"] = {form: run_labels(rows, form) for form in ("as_written", "stripped")}
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 

@@ -43,11 +43,11 @@ def test_clean_traces_get_no_labels(text: str) -> None:
         ("Split: 144 / 12 = 14 per box.\n\\boxed{14}", "144 / 12 = 14"),
         ("Chain: 3 + 4 = 5 + 2 = 8. \\boxed{8}", "3 + 4 = 5 + 2 = 8"),
         ("Cost: (3 + 5) * 2 = 18 dollars. \\boxed{18}", "(3 + 5) * 2 = 18"),
-        ("10 / 4 = 2 each. \\boxed{2}", "10 / 4 = 2"),
+        ("10 / 4 = 4 each. \\boxed{4}", "10 / 4 = 4"),
     ],
 )
 def test_wrong_arithmetic_is_flagged(text: str, claim: str) -> None:
-    labels = get_labeler("arith_step_check_v1").label(Trace("t", text))
+    labels = get_labeler("arith_step_check_v2").label(Trace("t", text))
     assert [x.flaw_type for x in labels] == ["wrong_arithmetic"]
     label = labels[0]
     assert label.severity == "error" and label.evidence == claim
@@ -65,12 +65,12 @@ def test_wrong_arithmetic_is_flagged(text: str, claim: str) -> None:
     ],
 )
 def test_self_corrections_are_not_flagged(text: str) -> None:
-    assert get_labeler("arith_step_check_v1").label(Trace("t", text)) == []
+    assert get_labeler("arith_step_check_v2").label(Trace("t", text)) == []
 
 
 def test_second_paragraph_error_has_step_index() -> None:
     text = "First, 2 + 2 = 4.\n\nThen 4 * 3 = 13.\n\nSo \\boxed{13}"
-    [label] = get_labeler("arith_step_check_v1").label(Trace("t", text))
+    [label] = get_labeler("arith_step_check_v2").label(Trace("t", text))
     assert label.step == 1 and label.evidence == "4 * 3 = 13"
 
 
@@ -83,7 +83,7 @@ def test_evaluate() -> None:
 
 
 def test_answer_trace_mismatch() -> None:
-    lab = get_labeler("answer_trace_mismatch_v1")
+    lab = get_labeler("answer_trace_mismatch_v2")
     flawed = "5 + 6 = 11. Then 11 * 2 = 22.\nThe answer is 23."
     [label] = lab.label(Trace("t", flawed))
     assert label.flaw_type == "answer_trace_mismatch" and "22" in label.evidence
@@ -116,7 +116,7 @@ def test_answer_trace_mismatch() -> None:
     ],
 )
 def test_unsupported_answer(text: str, types: list[str], severities: list[str]) -> None:
-    labels = get_labeler("unsupported_answer_v2").label(Trace("t", text))
+    labels = get_labeler("unsupported_answer_v3").label(Trace("t", text))
     assert [x.flaw_type for x in labels] == types
     assert [x.severity for x in labels] == severities
 
@@ -150,7 +150,7 @@ GROUNDED = [
 
 @pytest.mark.parametrize(("question", "solution"), GROUNDED)
 def test_operand_origin_accepts_grounded_solutions(question: str, solution: str) -> None:
-    labels = get_labeler("operand_origin_v1").label(Trace("t", solution, question=question))
+    labels = get_labeler("operand_origin_v2").label(Trace("t", solution, question=question))
     assert labels == [], [x.critique for x in labels]
 
 
@@ -160,25 +160,25 @@ def test_operand_origin_flags_a_number_from_nowhere() -> None:
         "times as large. A friend gives him 32 more. How many does he have?"
     )
     broken = "43 - 41 = 2. Then 3 * 3 = 9. Then 6 + 32 = 38.\nFinal answer: 38"
-    [label] = get_labeler("operand_origin_v1").label(Trace("t", broken, question=question))
+    [label] = get_labeler("operand_origin_v2").label(Trace("t", broken, question=question))
     assert label.flaw_type == "operand_from_nowhere" and label.severity == "error"
     assert label.evidence == "6 + 32 = 38" and "6" in (label.critique or "")
     fixed = "43 - 41 = 2. Then 2 * 3 = 6. Then 6 + 32 = 38.\nFinal answer: 38"
-    assert get_labeler("operand_origin_v1").label(Trace("t", fixed, question=question)) == []
+    assert get_labeler("operand_origin_v2").label(Trace("t", fixed, question=question)) == []
     # without the question there is nothing to check against
-    assert get_labeler("operand_origin_v1").label(Trace("t", broken)) == []
+    assert get_labeler("operand_origin_v2").label(Trace("t", broken)) == []
 
 
 def test_reference_solutions_of_the_builtin_problems_are_grounded() -> None:
     from thresher.storage.builtin import arithmetic_v1
 
-    labeler = get_labeler("operand_origin_v1")
+    labeler = get_labeler("operand_origin_v2")
     for p in arithmetic_v1(400, 3, "builtin:arithmetic"):
         assert labeler.label(Trace("t", p.solution or "", question=p.question)) == [], p.solution
 
 
 def test_repetition_loop() -> None:
-    lab = get_labeler("repetition_loop_v1")
+    lab = get_labeler("repetition_loop_v2")
     loop = "Let me add them. " + "I need to add the numbers again. " * 6
     [label] = lab.label(Trace("t", loop))
     assert label.flaw_type == "repetition_loop" and label.severity == "error"
@@ -214,12 +214,12 @@ def test_flawed_positive_classification() -> None:
 
 def test_registry() -> None:
     assert set(RULE_LABELERS) == {
-        "arith_step_check_v1", "operand_origin_v1", "answer_trace_mismatch_v1",
-        "unsupported_answer_v2",
-        "repetition_loop_v1", "truncated_v1", "format_v1",
+        "arith_step_check_v2", "operand_origin_v2", "answer_trace_mismatch_v2",
+        "unsupported_answer_v3", "repetition_loop_v2", "truncated_v1", "format_v1",
+        "reference_leak_v1",
     }  # fmt: skip
     assert all(describe().values())
-    with pytest.raises(NotFoundError, match="arith_step_check_v1"):
+    with pytest.raises(NotFoundError, match="arith_step_check_v2"):
         get_labeler("arith_step_check_v0")
 
 

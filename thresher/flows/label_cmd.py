@@ -55,8 +55,16 @@ def parse_label_line(text: str, line_no: int) -> tuple[Any, dict[str, Any] | Non
     question = obj.get("question", "")
     if not isinstance(question, str):
         return ident, None, f"line {line_no}: field 'question' must be a string"
+    reference = obj.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        return ident, None, f"line {line_no}: field 'reference' must be a string"
+    # a reference is, by this field's meaning, one the prompt showed: conditioned by default
+    conditioned = obj.get("conditioned", reference is not None)
+    if not isinstance(conditioned, bool):
+        return ident, None, f"line {line_no}: field 'conditioned' must be true or false"
     fields = {"response": obj["response"], "kind": kind, "question": question}
     fields["gold"] = None if gold is None else str(gold)
+    fields |= {"reference": reference, "conditioned": conditioned}
     return ident, fields, ""
 
 
@@ -173,8 +181,9 @@ def _label_chunk(
         key = str(ident) if str(ident) not in seen else f"{ident}#line{chunk[i].number}"
         seen.add(key)
         traces[i] = Trace(
-            key, f["response"], question=f["question"], gold=f["gold"], kind=f["kind"]
-        )
+            key, f["response"], question=f["question"], gold=f["gold"], kind=f["kind"],
+            reference=f["reference"], conditioned=f["conditioned"],
+        )  # fmt: skip
     labels: dict[int, list[FlawLabel]] = {}
     for i, trace in traces.items():
         try:

@@ -43,6 +43,13 @@ class LabelReport:
         return line
 
 
+def _reference(row: dict[str, Any]) -> str | None:
+    """The reference a privileged prompt shows (``pipeline.prompts.privileged_messages``)."""
+    if row["solution"]:
+        return str(row["solution"])
+    return f"The final answer is {row['answer']}." if row["answer"] else None
+
+
 def label_problem_set(
     lake: Any,
     name: str,
@@ -75,9 +82,12 @@ def label_problem_set(
         )  # fmt: skip
     rows = lake.query(
         "SELECT r.trace_id, r.completion, r.prompt, r.prefix_chars, r.reasoning, r.answer_text, "
-        "r.finish_reason, "
-        "p.question, p.answer, p.kind, bool_or(v.correct) FILTER (WHERE v.status = 'ok') AS correct "
+        "r.finish_reason, p.question, p.answer, p.solution, p.kind, "
+        # A prefix continuation of a trace written seeing the reference carries that text too.
+        "(r.conditioned_on_ground_truth OR coalesce(src.conditioned_on_ground_truth, false)) "
+        "AS conditioned, bool_or(v.correct) FILTER (WHERE v.status = 'ok') AS correct "
         "FROM rollouts r JOIN problems p ON r.problem_id = p.problem_id "
+        "LEFT JOIN rollouts src ON src.trace_id = r.prefix_trace_id "
         "JOIN verdicts v ON v.trace_id = r.trace_id WHERE p.source = ? "
         "GROUP BY ALL ORDER BY r.trace_id",
         [name],
@@ -121,7 +131,8 @@ def _label_batches(
                 trace_text(r["completion"], r["prompt"], r["prefix_chars"])
                 or f"{r['reasoning'] or ''}\n</think>\n{r['answer_text'] or ''}",
                 question=r["question"], gold=r["answer"], finish_reason=r["finish_reason"] or "",
-                kind=r["kind"],
+                kind=r["kind"], conditioned=bool(r["conditioned"]),
+                reference=_reference(r) if r["conditioned"] else None,
             )
             for r in batch
         ]  # fmt: skip

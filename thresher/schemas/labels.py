@@ -111,7 +111,7 @@ class FlawLabel(Record):
     """One flaw found in a trace by one labeler."""
 
     trace_id: str
-    labeler: str = Field(..., description="versioned labeler name, e.g. 'arith_step_check_v1'")
+    labeler: str = Field(..., description="versioned labeler name, e.g. 'arith_step_check_v2'")
     flaw_type: str = Field(..., description="snake_case flaw type, e.g. 'wrong_arithmetic'")
     severity: Severity
     step: int | None = Field(None, description="index of the step/sentence where it occurs")

@@ -1,4 +1,4 @@
-"""``answer_trace_mismatch_v1`` and ``unsupported_answer_v2``: the final answer vs its reasoning."""
+"""``answer_trace_mismatch_v2`` and ``unsupported_answer_v3``: the final answer vs its reasoning."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from fractions import Fraction
 
 from thresher.filters.flaws.arith import expression_values
+from thresher.filters.flaws.numbers import NUMBER, decimals, number_value
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.filters.verify.numeric import parse_plain_number
 from thresher.schemas import FlawLabel
@@ -16,7 +17,9 @@ _RESULT = re.compile(
     r"=\s*+\$?(-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.]*[A-Za-z^(])"
 )
 _NUMBERS = re.compile(r"-?\d{1,3}(?:,\d{3})++(?:\.\d+)?|-?\d+(?:\.\d+)?")
-_FRACTIONS = re.compile(r"\\[dt]?frac\{\s*(\d+)\s*\}\{\s*(\d+)\s*\}|(?<![\d.])(\d+)\s*/\s*(\d+)")
+_FRACTIONS = re.compile(
+    r"\\[dt]?frac\{\s*(\d{1,40})\s*\}\{\s*(\d{1,40})\s*\}|(?<![\d.])(\d{1,40})\s*/\s*(\d{1,40})(?!\d)"
+)
 _GUESS = re.compile(
     r"\b(?:i(?:'ll| will)? guess|my (?:best )?guess|just guess|guessing|let'?s just say|"
     r"let'?s say it'?s|random(?:ly)? (?:pick|choose|guess))\b",
@@ -28,12 +31,18 @@ _HEDGE = re.compile(
 _DERIVATION = re.compile(
     r"[=+×÷*/]|\d\s*-\s*\d|\b(?:because|since|therefore|so|thus|hence)\b", re.I
 )
-_FINAL_MARK = re.compile(r"\\boxed|final answer|the answer is|answer\s*[:：]", re.IGNORECASE)
+# Where the final answer starts: a box, an answer phrase, or a last-line marker (GSM8K's
+# "#### 18", OpenAI's model solutions' "A: 18").
+_FINAL_MARK = re.compile(
+    r"\\boxed|final answer|the answer is|answer\s*[:：]|####|(?-i:^[ \t]*A[ \t]*:)",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def reasoning_part(trace: Trace) -> tuple[str, int]:
-    """The reasoning before the final answer (think block, or text before the answer mark)."""
-    text = trace.response
+    """The reasoning before the final answer (think block, or text before the answer mark),
+    read without calculator annotations (offsets are in ``trace.plain``)."""
+    text = trace.plain
     close = text.rfind("</think>")
     if close >= 0:
         return text[:close], 0
@@ -45,9 +54,12 @@ def reasoning_part(trace: Trace) -> tuple[str, int]:
 
 class AnswerTraceMismatch:
     """The value the reasoning concludes (its last ``= N`` result) differs from the final
-    answer, and the final answer appears nowhere in the reasoning's closing lines (error)."""
+    answer, and the final answer appears nowhere in the reasoning's closing lines (error); a
+    final answer that is the concluded value rounded to a whole number (5.27 -> 5) is a
+    warning, since the question may ask for whole units. The answer starts at a box, an
+    answer phrase, ``####`` or a last ``A:`` line (v2)."""
 
-    name = "answer_trace_mismatch_v1"
+    name = "answer_trace_mismatch_v2"
 
     def label(self, trace: Trace) -> list[FlawLabel]:
         """At most one label: the reasoning's last result against the final answer."""
@@ -70,12 +82,15 @@ class AnswerTraceMismatch:
         closing = reasoning[max(0, offset + last.start() - 200) :]
         if _mentions(closing, final, answer):
             return []  # e.g. a check "6 * 2 = 12" after concluding 6
-        start = offset + last.start()
+        if _close(concluded, answer, final, last.group(1)):
+            return []  # float noise: 0.3333333333333333 against 0.3333333333333335
+        rounded = _rounds_to(concluded, answer, final)
+        start, end = trace.original(offset + last.start(), offset + last.end())
         return [
             make_label(
-                self.name, trace, "answer_trace_mismatch", "error",
+                self.name, trace, "answer_trace_mismatch", "warning" if rounded else "error",
                 f"reasoning concludes {last.group(1)}, final answer is {final}",
-                start, offset + last.end(),
+                start, end,
                 critique=f"the last computed result {last.group(1)} is not the answer {final}",
             )
         ]  # fmt: skip
@@ -84,9 +99,12 @@ class AnswerTraceMismatch:
 class UnsupportedAnswer:
     """A final answer announced as a guess ("I guess", "let's just say": error; "probably",
     "not sure": warning), given with no derivation at all (error), or a number the reasoning
-    never reaches: neither written nor computed before the final answer (error; v2)."""
+    never reaches: neither written nor computed (nor rounded from a number written, nor the
+    same up to float noise) before the final answer (error; v2). The answer starts at a box,
+    an answer phrase, ``####`` or a last ``A:`` line, and the reasoning is read without
+    calculator annotations (v3)."""
 
-    name = "unsupported_answer_v2"
+    name = "unsupported_answer_v3"
 
     def label(self, trace: Trace) -> list[FlawLabel]:
         """Guess cues near the answer, a bare answer, or an answer the reasoning never states."""
@@ -117,15 +135,28 @@ class UnsupportedAnswer:
                 )
             )  # fmt: skip
         elif (unreached := _unreached_answer(trace.final.text, reasoning)) is not None:
+            start, end = trace.original(len(reasoning), min(len(trace.plain), len(reasoning) + 40))
             labels.append(
                 make_label(
                     self.name, trace, "answer_not_derived", "error",
-                    text[max(0, len(reasoning) - 160) : len(reasoning) + 40].strip(),
-                    len(reasoning), min(len(text), len(reasoning) + 40),
+                    text[max(0, start - 160) : end].strip(), start, end,
                     critique=f"the reasoning never arrives at {unreached}; the answer is asserted",
                 )
             )  # fmt: skip
         return labels
+
+
+def _rounds_to(value: Fraction | int, answer: Fraction, final: str) -> bool:
+    """Whether `answer` is `value` rounded, cut or carried up to the places `final` has."""
+    unit = Fraction(1, 10 ** decimals(final.strip()))
+    return (value / unit).denominator != 1 and abs(value - answer) < unit
+
+
+def _close(a: Fraction, b: Fraction, *written: str) -> bool:
+    """Equal up to float noise, when one of them is written with 10+ decimals."""
+    if max(decimals(w.strip()) for w in written) < 10:
+        return False
+    return abs(a - b) <= max(abs(a), abs(b)) / 10**9
 
 
 def _writes_literally(text: str, final: str) -> bool:
@@ -146,9 +177,19 @@ def _unreached_answer(final: str, reasoning: str) -> str | None:
     answer = parse_plain_number(final)
     if answer is None or _writes_literally(reasoning, final):
         return None  # the common case; otherwise every written and computed number is parsed
-    found = _NUMBERS.findall(reasoning) + [
-        f"{m[1] or m[3]}/{m[2] or m[4]}" for m in _FRACTIONS.finditer(reasoning)
-    ]
-    stated = {abs(v) for v in map(parse_plain_number, found) if v is not None}
-    stated |= {abs(v) for v in expression_values(reasoning)}
-    return None if abs(answer) in stated else final
+    stated: set[Fraction | int] = {number_value(n) for n in NUMBER.findall(reasoning)}
+    for m in _FRACTIONS.finditer(reasoning):
+        if int(m[2] or m[4]):
+            stated.add(Fraction(int(m[1] or m[3]), int(m[2] or m[4])))
+    if abs(answer) in stated:
+        return None
+    stated |= {abs(v) for v in expression_values(reasoning)}  # "16 - 3 - 4 of them" is 9
+    if abs(answer) in stated:
+        return None
+    if any(_rounds_to(v, abs(answer), final) for v in stated):
+        return None  # 5.27 bags -> 5: a whole-number answer rounded from the reasoning
+    if decimals(final.strip()) >= 10 and any(
+        _close(Fraction(v), abs(answer), final) for v in stated
+    ):
+        return None  # float noise: 0.3333333333333335 after 0.3333333333333333
+    return final

@@ -8,6 +8,7 @@ from thresher.filters.flaws.answer import AnswerTraceMismatch, UnsupportedAnswer
 from thresher.filters.flaws.arith import ArithStepCheck
 from thresher.filters.flaws.judge import JudgeLabeler
 from thresher.filters.flaws.operands import OperandOrigin
+from thresher.filters.flaws.reference import ReferenceLeak
 from thresher.filters.flaws.repetition import RepetitionLoop
 from thresher.filters.flaws.structure import FormatCheck, Truncated
 from thresher.filters.flaws.types import Labeler
@@ -16,13 +17,14 @@ from thresher.schemas.errors import NotFoundError
 __all__ = ["LABELERS", "RULE_LABELERS", "get_labeler", "rule_labelers", "describe"]
 
 LABELERS: dict[str, Callable[[], Labeler]] = {
-    "arith_step_check_v1": ArithStepCheck,
-    "operand_origin_v1": OperandOrigin,
-    "answer_trace_mismatch_v1": AnswerTraceMismatch,
-    "unsupported_answer_v2": UnsupportedAnswer,
-    "repetition_loop_v1": RepetitionLoop,
+    "arith_step_check_v2": ArithStepCheck,
+    "operand_origin_v2": OperandOrigin,
+    "answer_trace_mismatch_v2": AnswerTraceMismatch,
+    "unsupported_answer_v3": UnsupportedAnswer,
+    "repetition_loop_v2": RepetitionLoop,
     "truncated_v1": Truncated,
     "format_v1": FormatCheck,
+    "reference_leak_v1": ReferenceLeak,
     JudgeLabeler.name: JudgeLabeler,
 }
 RULE_LABELERS = tuple(name for name in LABELERS if name != JudgeLabeler.name)

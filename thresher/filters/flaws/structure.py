@@ -8,7 +8,9 @@ from thresher.schemas import FlawLabel
 
 __all__ = ["Truncated", "FormatCheck"]
 
-_MARKED = ("boxed", "answer_phrase", "empty_boxed")
+# Extraction rules that find an answer nobody marked as such (anything else is a marker: a box,
+# an answer phrase, "####", "A:", ...).
+_WEAK = frozenset(("bold", "inline_math", "whole_response", "last_number"))
 
 
 class Truncated:
@@ -61,7 +63,7 @@ class FormatCheck:
                                "several boxed answers: " + ", ".join(dict.fromkeys(answers))[:300],
                                start, start + 1)
                 )  # fmt: skip
-            if trace.final.text is not None and trace.final.method not in _MARKED:
+            if trace.final.text is not None and trace.final.method in _WEAK:
                 labels.append(
                     make_label(self.name, trace, "unmarked_answer", "warning",
                                f"answer found only by {trace.final.method}: {trace.final.text}",
