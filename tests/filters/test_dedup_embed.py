@@ -73,6 +73,7 @@ def test_run_dedup_stores_embeddings_and_a_new_threshold_reuses_them(
     embedder: Embedder, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from thresher.filters.dedup_run import run_dedup
+
     from thresher.schemas import Problem, Rollout
     from thresher.storage import Lake
 

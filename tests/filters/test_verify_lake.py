@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from thresher.flows.label_lake import label_problem_set
-from thresher.flows.verify_lake import verify_problem_set
+from thresher.config import VerifyConfig
 from thresher.schemas import Problem, Rollout, Verdict
 from thresher.schemas.base import utc_now
 from thresher.schemas.errors import NotFoundError
+from thresher.stages import label, verify
 from thresher.storage import Lake
 
 RESPONSES = {
@@ -48,7 +48,7 @@ def _fill(lake: Lake) -> list[Rollout]:
 def test_verify_then_label_problem_set(tmp_path: Path) -> None:
     with Lake.open(tmp_path / "lake") as lake:
         _fill(lake)
-        report = verify_problem_set(lake, "tiny", workers=1, timeout_s=10)
+        report = verify.run(lake, "tiny", VerifyConfig(workers=1, timeout_s=10))
         assert report.verified == 8
         assert report.by_status == {"ok": 7, "no_answer": 1}
         assert report.correct == 4
@@ -66,11 +66,11 @@ def test_verify_then_label_problem_set(tmp_path: Path) -> None:
         assert first["pass_rate"] == pytest.approx(2 / 4)
         assert dict(first["pass_at_k"])["2"] == pytest.approx(1 - 1 / 6)
 
-        again = verify_problem_set(lake, "tiny", workers=1)
+        again = verify.run(lake, "tiny", VerifyConfig(workers=1))
         assert again.verified == 0 and again.stats_rows == 0
 
-        labels = label_problem_set(lake, "tiny")
-        assert labels.traces == 8
+        labels = label.run(lake, "tiny")
+        assert labels.processed == 8
         assert labels.classes["flawed_positive"] == 1
         assert labels.classes["clean"] == 3
         flawed = lake.sql(
@@ -78,10 +78,10 @@ def test_verify_then_label_problem_set(tmp_path: Path) -> None:
             "WHERE v.correct AND l.severity = 'error'"
         )
         assert flawed.height == 1
-        assert label_problem_set(lake, "tiny").labels == 0  # idempotent
+        assert label.run(lake, "tiny").labels == 0  # idempotent
 
         with pytest.raises(NotFoundError, match="tiny"):
-            verify_problem_set(lake, "nope")
+            verify.run(lake, "nope", VerifyConfig())
 
 
 def test_cli_problems_path(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_a_lake_with_math_v1_verdicts_still_reads(tmp_path: Path) -> None:
             for r in rollouts
         ]  # fmt: skip
         assert lake.append("verdicts", old) == 8
-        report = verify_problem_set(lake, "tiny", workers=1, timeout_s=10)
+        report = verify.run(lake, "tiny", VerifyConfig(workers=1, timeout_s=10))
         assert report.verified == 8
         rows = lake.sql(
             "SELECT verifier, count(*) AS n, count(correct) AS decided FROM verdicts "
@@ -131,4 +131,4 @@ def test_a_lake_with_math_v1_verdicts_still_reads(tmp_path: Path) -> None:
             {"verifier": "math_v1", "n": 8, "decided": 0},
             {"verifier": "math_v2", "n": 8, "decided": 8},
         ]
-        assert verify_problem_set(lake, "tiny", workers=1).verified == 0
+        assert verify.run(lake, "tiny", VerifyConfig(workers=1)).verified == 0

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from thresher.cli import app
 from thresher.config import Recipe
-from thresher.flows.decisions import audit_verify
 from thresher.flows.schedule import build_deployment, validate_cron
 from thresher.schemas import InputError
+from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from thresher.config import parse_recipe
-from thresher.flows.export import HubPushError, export_version, push_to_hub, read_export_source
-from thresher.flows.select import select_and_tag
 from thresher.pipeline.export import assistant_text
 from thresher.pipeline.outputs import MARKER, OutputError
 from thresher.schemas import InputError
+from thresher.stages import select
+from thresher.stages.export import HubPushError, export_version, push_to_hub, read_export_source
 from thresher.storage import Lake
 
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
@@ -31,7 +31,7 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake with 3 problems x 3 traces: correct, incorrect, and a flawed positive."""
     path = build_tiny_lake(tmp_path_factory.mktemp("lake"))
     with Lake.open(path) as lake:
-        result = select_and_tag(lake, RECIPE, run_id="run-test")
+        result = select.run(lake, RECIPE, run_id="run-test")
     assert result.version.name == "tiny-v1"
     assert result.funnel["selected"] == 3 and result.funnel["correct"] == 6
     return path

@@ -11,9 +11,9 @@ import pytest
 
 from thresher.config import parse_recipe
 from thresher.flows.curate import run_curate
-from thresher.flows.decisions import audit_verify
-from thresher.flows.stages import sampling_spec
 from thresher.schemas import Problem, Rollout
+from thresher.stages.audit import audit_verify
+from thresher.stages.generate import sampling_spec
 from thresher.storage import Lake
 
 QUESTIONS = [("What is 2 + 3?", "5"), ("What is 4 * 6?", "24"), ("What is 10 - 7?", "3")]
@@ -65,7 +65,7 @@ export: {{formats: [sft, rl, dpo, prm], out: "{root / "exports"}"}}
             problem_id=p.problem_id,
             model="m",
             engine="vllm",
-            sampling=sampling_spec(recipe),
+            sampling=sampling_spec(recipe.generation),
             sample_index=k,
             prompt=p.question,
             completion=text.format(a=p.question[8:-1], ans=p.answer, wrong=int(p.answer or 0) + 1),

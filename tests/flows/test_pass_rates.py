@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from thresher.flows.verify_lake import compute_stats
 from thresher.schemas import Problem, ProblemStats, Rollout, Verdict
+from thresher.stages.verify import compute_stats
 from thresher.storage import Lake
 from thresher.storage.extensions import load_extension
 
@@ -96,7 +96,7 @@ def test_problem_stats_gain_their_new_columns_in_an_existing_lake(tmp_path: Path
 
 def test_the_newest_verifier_version_decides_a_trace(tmp_path: Path) -> None:
     from thresher.config import Recipe
-    from thresher.flows.decisions import gather_evidence
+    from thresher.stages.select import gather_evidence
 
     problem = Problem(source="s", question="What is 5 + 5?", answer="10")
     rollout = _rollout(problem, "on_policy", 0)

@@ -16,9 +16,9 @@ from thresher.pipeline.provenance import (
     privileged_context,
     summarize_trace,
 )
-from thresher.pipeline.segment import segment
 from thresher.schemas import Problem, Rollout
 from thresher.schemas.errors import InputError
+from thresher.text.segment import segment
 
 TH = ProvenanceThresholds(likely=-1.0, gap=0.5, boost=0.5)
 

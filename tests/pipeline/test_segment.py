@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from thresher.pipeline.segment import segment
+from thresher.text.segment import segment
 
 
 def texts(text: str) -> list[str]:

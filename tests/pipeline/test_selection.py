@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from thresher.config import SelectionConfig
-from thresher.pipeline.selection import (
+from thresher.schemas import verify_chain
+from thresher.stages.policy import (
     FlawEvidence,
     TraceEvidence,
     decide,
     decision_events,
     funnel,
 )
-from thresher.schemas import verify_chain
 
 
 def ev(tid: str, pid: str = "p1", correct: bool | None = True, **kw: object) -> TraceEvidence:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import yaml
 
 from thresher.pipeline.export import ExportSource
-from thresher.pipeline.selection import FUNNEL_STAGES
+from thresher.schemas import FUNNEL_STAGES
 
 __all__ = ["render_card"]
 

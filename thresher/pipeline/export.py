@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thresher.pipeline.outputs import export_folder
-from thresher.pipeline.segment import segment
 from thresher.schemas import InputError, sha256_hex, trace_text
+from thresher.text.segment import segment
 
 __all__ = [
     "FORMATS",

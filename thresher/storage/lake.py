@@ -4,7 +4,6 @@ named versions on snapshots, and read-only SQL over any version."""
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +18,11 @@ from thresher.schemas import DatasetVersion, Record, arrow_schema, to_arrow_tabl
 from thresher.schemas.errors import NotFoundError, ThresherError
 from thresher.storage.append import KeyIndex, new_rows, write_rows
 from thresher.storage.extensions import load_extension
-from thresher.storage.location import LakeLocation, parse_location
+from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location, resolve_lake
 from thresher.storage.tables import ADDED_COLUMNS, TABLES, AddedColumns, TableSpec, table_spec
 
 __all__ = ["Lake", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
-DEFAULT_LAKE = "./thresher-lake"
 _ALIAS = "lake"
 _MIGRATIONS = "_thresher_migrations"
 
@@ -53,7 +51,7 @@ class Lake:
     @classmethod
     def open(cls, location: str | Path | None = None, *, read_only: bool = False) -> Lake:
         """Open (creating if needed, unless read-only) the lake at a location."""
-        raw = str(location) if location else os.environ.get("THRESHER_LAKE") or DEFAULT_LAKE
+        raw = resolve_lake(str(location) if location else None)
         loc = parse_location(raw)
         if read_only and not loc.exists():
             raise NotFoundError(

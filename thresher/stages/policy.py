@@ -1,14 +1,15 @@
 """The selection policy: labels in, one reasoned decision per trace and per problem out.
 
-Pure library code: it reads label columns already computed (verdicts, flaw labels, divergence,
-dedup clusters, contamination flags) and never runs a model, so re-deciding with new thresholds
-costs seconds. Every decision carries a stable snake_case reason code; the funnel is counted from
+The select stage's decision logic, free of the lake: it reads label columns already computed
+(verdicts, flaw labels, divergence, dedup clusters, contamination flags) and never runs a
+model, so re-deciding with new thresholds costs seconds. Every decision carries a stable snake_case reason code; the funnel is counted from
 those codes, and `decision_events` turns the decisions into a hash-chained DES trace.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from thresher.config import SelectionConfig
+from thresher.pipeline.divergence import select_by_divergence
 from thresher.schemas import (
+    FUNNEL_STAGES,
     GENESIS_HASH,
     DecisionBoundary,
     DecisionContext,
@@ -43,9 +46,6 @@ __all__ = [
 ]
 
 POLICY_NAME = "selection_policy_v1"
-FUNNEL_STAGES = (
-    "problems", "rollouts", "correct", "clean", "unconditioned", "after_dedup", "selected",
-)  # fmt: skip
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
 Tier = Literal["lightweight", "sampled", "full"]
@@ -74,6 +74,7 @@ class TraceEvidence:
     verifier: str | None = None
     flaws: list[FlawEvidence] = field(default_factory=list)
     divergence: float | None = None
+    teacher_logprob: float | None = None  # the teacher's mean log-prob of the trace, if scored
     cluster_id: str | None = None
     is_representative: bool = True
     contaminated: list[str] = field(default_factory=list)  # benchmarks of its problem
@@ -245,6 +246,7 @@ def decide(
                 continue
             kept_by_cluster[ev.cluster_id] = ev.trace_id
         deduped.append(ev)
+    deduped = _by_divergence(deduped, policy, trace_decisions)
 
     # Quotas: per problem, then a global budget, in a seeded order (fewer flaws first).
     def quality(ev: TraceEvidence) -> tuple[int, str]:
@@ -289,6 +291,31 @@ def decide(
         for ev in sorted(by_problem[pid], key=lambda t: t.trace_id):
             decisions.append(trace_decisions[ev.trace_id])
     return decisions
+
+
+def _by_divergence(
+    survivors: list[TraceEvidence], policy: SelectionConfig, decided: dict[str, Decision]
+) -> list[TraceEvidence]:
+    """Teacher-divergence selection: of the survivors, keep the budget (or share) with the
+    highest divergence — what the teacher writes and the student would not — and drop the rest
+    (`divergence_rank_cut`); a trace never scored cannot be ranked (`divergence_unscored`)."""
+    if policy.divergence_budget is None and policy.divergence_fraction is None:
+        return survivors
+    if policy.divergence_budget is not None:
+        budget = policy.divergence_budget
+    else:
+        budget = math.ceil((policy.divergence_fraction or 0.0) * len(survivors))
+    chosen = set(select_by_divergence(survivors, budget=budget))
+    kept = []
+    for ev in survivors:
+        if ev.trace_id in chosen:
+            kept.append(ev)
+            continue
+        reason = "divergence_unscored" if ev.divergence is None else "divergence_rank_cut"
+        decided[ev.trace_id] = Decision(
+            ev.trace_id, "trace", "drop", reason, "selected", ev.as_json(), ev.problem_id
+        )
+    return kept
 
 
 def funnel(decisions: Sequence[Decision]) -> dict[str, int]:

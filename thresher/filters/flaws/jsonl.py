@@ -1,38 +1,32 @@
-"""What the ``thresher label`` command does: the JSONL contract and the lake path."""
+"""The ``thresher label INPUT.jsonl`` contract: lines ``{"id", "question", "gold", "response"}``
+(optional ``kind``, ``reference``, ``conditioned``) in, one result line per input line out, in
+order, streamed in chunks; a line over the size limit or whose rule labelling runs past its
+time limit gets its own status."""
 
 from __future__ import annotations
 
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import IO, Any
 
-from rich.console import Console
-
-from thresher.filters.flaws.judge import JudgeLabeler
-from thresher.filters.flaws.registry import rule_labelers
 from thresher.filters.flaws.runner import is_flawed_positive, label_traces
 from thresher.filters.flaws.types import Labeler, Trace
 from thresher.filters.verify.jsonl import (
     KINDS,
     MAX_LINE_BYTES,
     Line,
-    check_input,
     dump_line,
     iter_lines,
-    open_input,
     read_object,
 )
 from thresher.filters.verify.pool import VerifyPool
 from thresher.filters.verify.runner import verify_items
 from thresher.filters.verify.types import VerifyItem
-from thresher.flows.plan import check_model
-from thresher.flows.verify_cmd import terminate_cleanly
-from thresher.pipeline.outputs import atomic_text_output
 from thresher.schemas import FlawLabel
 
-__all__ = ["LINE_TIMEOUT_S", "LineTimeout", "label_file", "label_lake", "parse_label_line"]
+__all__ = ["LINE_TIMEOUT_S", "LineTimeout", "label_jsonl", "parse_label_line"]
 
 LINE_TIMEOUT_S = 10.0  # default wall-time limit for one line's rule labelling (--line-timeout)
 CHUNK_LINES = 500  # lines labelled together (the judge batches them; the rest streams)
@@ -93,63 +87,29 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def label_file(
-    input_path: str,
-    output: str | None,
+def label_jsonl(
+    fh: IO[bytes],
+    sink: IO[str],
     *,
-    judge: str | None,
-    judge_samples: int,
-    workers: int,
-    console: Console,
-    judge_base_url: str | None = None,
-    judge_max_tokens: int | None = None,
+    pool: VerifyPool,
+    labelers: list[Labeler],
+    judge: Labeler | None = None,
+    source: str = "<input>",
     max_line_bytes: int = MAX_LINE_BYTES,
     line_timeout_s: float | None = LINE_TIMEOUT_S,
 ) -> dict[str, int]:
-    """Label every line of a JSONL file; one output line per input line, same order.
-
-    The input is streamed in chunks; OUT is replaced only when every line is done. A line over
-    `max_line_bytes` or whose rule labelling takes over `line_timeout_s` gets its own status.
-    """
-    check_input(input_path)
-    if judge and not judge_base_url:  # a served judge's name is the server's business
-        check_model(judge, "--judge")  # before any work, not after the first chunk
-    labelers: list[Labeler] = rule_labelers()
-    judge_labeler = (
-        JudgeLabeler(
-            judge, base_url=judge_base_url, samples=judge_samples, max_tokens=judge_max_tokens
-        )
-        if judge
-        else None
-    )
+    """Label every line of a binary stream into `sink`; returns the counts of the run."""
     counts = {"lines": 0, "flawed_positive": 0, "invalid": 0, "timeout": 0}
-    try:
-        with terminate_cleanly(), atomic_text_output(output) as sink:
-            fh = open_input(input_path)
-            with fh if input_path != "-" else nullcontext(fh), VerifyPool(workers=workers) as pool:
-                chunk: list[Line] = []
-                held = 0
-                for line in iter_lines(fh, max_bytes=max_line_bytes, source=input_path):
-                    chunk.append(line)
-                    held += line.size
-                    if len(chunk) >= CHUNK_LINES or held >= CHUNK_BYTES:
-                        _label_chunk(
-                            chunk, sink, pool, labelers, judge_labeler, line_timeout_s, counts
-                        )
-                        chunk, held = [], 0
-                if chunk:
-                    _label_chunk(chunk, sink, pool, labelers, judge_labeler, line_timeout_s, counts)
-    finally:
-        if judge_labeler is not None:
-            judge_labeler.teardown()
-    judged = ""
-    if judge_labeler is not None:
-        judged = "; judge: " + ", ".join(f"{k} {v}" for k, v in sorted(judge_labeler.stats.items()))
-    console.print(
-        f"labelled {counts['lines']} lines: {counts['flawed_positive']} flawed positives, "
-        f"{counts['invalid']} invalid, {counts['timeout']} over the time limit{judged}",
-        highlight=False,
-    )
+    chunk: list[Line] = []
+    held = 0
+    for line in iter_lines(fh, max_bytes=max_line_bytes, source=source):
+        chunk.append(line)
+        held += line.size
+        if len(chunk) >= CHUNK_LINES or held >= CHUNK_BYTES:
+            _label_chunk(chunk, sink, pool, labelers, judge, line_timeout_s, counts)
+            chunk, held = [], 0
+    if chunk:
+        _label_chunk(chunk, sink, pool, labelers, judge, line_timeout_s, counts)
     return counts
 
 
@@ -241,25 +201,3 @@ def _flaw(label: FlawLabel) -> dict[str, Any]:
     if label.critique is not None:
         flaw["critique"] = label.critique
     return flaw
-
-
-def label_lake(
-    lake: str,
-    problems: str,
-    *,
-    judge: str | None,
-    judge_samples: int,
-    console: Console,
-    judge_base_url: str | None = None,
-    judge_max_tokens: int | None = None,
-) -> None:
-    """Label the verified rollouts of a problem set in the lake."""
-    from thresher.flows.label_lake import label_problem_set
-    from thresher.storage import Lake
-
-    with Lake.open(lake) as opened:
-        report = label_problem_set(
-            opened, problems, judge=judge, judge_samples=judge_samples,
-            judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
-        )  # fmt: skip
-    console.print(report.summary(), highlight=False)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from thresher.config import ExportConfig
 from thresher.pipeline.card import render_card
 from thresher.pipeline.export import (
     ExportResult,
@@ -21,14 +22,34 @@ from thresher.pipeline.export import (
     write_export,
 )
 from thresher.pipeline.outputs import MARKER, TMP_SUFFIX
-from thresher.schemas import DatasetVersion, InputError, NotFoundError, ThresherError
+from thresher.schemas import (
+    DatasetVersion,
+    InputError,
+    NotFoundError,
+    ThresherError,
+    TransientError,
+)
 from thresher.storage import Lake
 
-__all__ = ["HubPushError", "export_version", "push_to_hub", "read_export_source"]
+__all__ = [
+    "HubPushError",
+    "HubUnavailableError",
+    "export_version",
+    "push_to_hub",
+    "read_export_source",
+    "run",
+]
 
 
 class HubPushError(ThresherError):
-    """The Hugging Face Hub refused or could not be reached."""
+    """The Hugging Face Hub refused the push (authentication, a bad repo name): not retried."""
+
+
+class HubUnavailableError(TransientError):
+    """The Hub could not take the push now (network, 429, 5xx, timeouts): retried."""
+
+
+_TRANSIENT_HTTP = (408, 409, 425, 429)
 
 
 def _version(lake: Lake, version: str | None) -> DatasetVersion:
@@ -188,15 +209,40 @@ def push_to_hub(
             ignore_patterns=[MARKER, f"*{TMP_SUFFIX}", f"*{TMP_SUFFIX}/*"],
         )
     except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else "?"
+        status = exc.response.status_code if exc.response is not None else None
+        if status is None or status in _TRANSIENT_HTTP or status >= 500:
+            raise HubUnavailableError(
+                f"the Hub could not take the push to {repo_id} (HTTP {status or '?'})",
+                hint="it may pass: the flow retries; from the CLI, run the export again",
+            ) from None
         hint = (
             "log in with `hf auth login` or set HF_TOKEN"
             if status in (401, 403)
-            else "check the repo name and your network"
+            else "check the repo name"
         )
         raise HubPushError(
             f"the Hub refused the push to {repo_id} (HTTP {status})", hint=hint
         ) from None
-    except OSError as exc:
-        raise HubPushError(f"cannot reach the Hub to push {repo_id}: {exc}") from None
+    except OSError as exc:  # connection refused, reset, DNS, timeouts
+        raise HubUnavailableError(f"cannot reach the Hub to push {repo_id}: {exc}") from None
     return str(getattr(info, "commit_url", info))
+
+
+def run(
+    lake: Lake, version: str, config: ExportConfig, out_root: str | Path | None = None
+) -> dict[str, str]:
+    """Write (and push, when configured) a version's export formats; format -> folder."""
+    if not config.formats:
+        return {}
+    root = Path(out_root or config.out) / version
+    source = read_export_source(lake, version)
+    written: dict[str, str] = {}
+    for fmt in config.formats:
+        result = export_version(
+            lake, version, fmt, root / fmt, think_style=config.think_style,
+            shard_rows=config.shard_rows, source=source,
+        )  # fmt: skip
+        written[fmt] = str(result.out)
+        if config.push_to_hub:
+            push_to_hub(result.out, f"{config.push_to_hub}-{fmt}", private=config.private)
+    return written

@@ -1,14 +1,27 @@
-"""Progress bars: a generic counted bar, and generation's (prompts/s, output tokens/s, ETA)."""
+"""Progress on long work, drawn on stderr: a counted bar per stage, generation's bar
+(prompts/s, output tokens/s, ETA), and the line counting and clean termination of the
+file commands."""
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-__all__ = ["GenerationProgress", "progress_bar"]
+__all__ = [
+    "GenerationProgress",
+    "count_lines",
+    "counted_progress",
+    "progress_bar",
+    "terminate_cleanly",
+]
 
 
 @contextmanager
@@ -105,3 +118,54 @@ class GenerationProgress:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+@contextmanager
+def counted_progress(
+    console: Any, description: str, total: int | None, *, visible: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """A transient counted bar on `console` (total None: unknown); yields ``advance(n)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(description, total=total, visible=visible)
+        yield lambda n: bar.update(task, advance=n)
+
+
+def count_lines(path: str | Path) -> int | None:
+    """Lines of a regular file as the JSONL contract counts them (None for pipes, FIFOs, stdin).
+
+    Only a regular file is counted (one cheap pass over its bytes): anything else can be read
+    only once, and that read belongs to the command.
+    """
+    try:
+        if str(path) == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        lines, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+        return lines + (last != b"\n")
+    except OSError:
+        return None
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM ends a command like Ctrl-C: temporary outputs removed, workers stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
