@@ -45,7 +45,9 @@ def main() -> None:
     try:
         app()
     except ThresherError as exc:
-        err_console.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        err_console.print(
+            f"error: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True
+        )
         sys.exit(2)
 
 
@@ -102,7 +104,7 @@ def sql(
 
     with Lake.open(lake, read_only=True) as opened:
         if opened.note:
-            err_console.print(f"note: {opened.note}", style="dim", highlight=False, markup=False)
+            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
         print_frame(opened.sql(query, version=version), fmt)
 
 
@@ -113,7 +115,7 @@ def versions(lake: LakeOption = DEFAULT_LAKE) -> None:
 
     with Lake.open(lake, read_only=True) as opened:
         if opened.note:
-            err_console.print(f"note: {opened.note}", style="dim", highlight=False, markup=False)
+            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
         named = opened.versions()
         table = Table("version", "snapshot", "created", "note", "counts", header_style="bold")
         for v in named:
