@@ -16,7 +16,7 @@ from thresher.storage import Lake
 
 pytestmark = pytest.mark.slow
 
-# The real embedder, slowed down (one second per batch) so the test can kill it mid-run.
+# The real embedder, slowed down (1.5 s per batch) so the test can kill it mid-run.
 SLOW_DEDUP = textwrap.dedent(
     """
     import sys, time
@@ -29,7 +29,7 @@ SLOW_DEDUP = textwrap.dedent(
     real = embedder.embed
 
     def slow(texts):
-        time.sleep(1.0)
+        time.sleep(1.5)
         return real(texts)
 
     embedder.embed = slow
@@ -56,7 +56,7 @@ def test_a_killed_dedup_keeps_the_embedding_batches_it_committed(tmp_path):
         Rollout(problem_id=problem.problem_id, model="m", engine="vllm", prompt="q",
                 completion=f"Tom has {i} apples and buys {i + 1} more, so {2 * i + 1}.",
                 sample_index=i)
-        for i in range(20)
+        for i in range(32)
     ]  # fmt: skip
     with Lake.open(path) as lake:
         lake.append("problems", [problem])
@@ -76,10 +76,10 @@ def test_a_killed_dedup_keeps_the_embedding_batches_it_committed(tmp_path):
         proc.kill()
         proc.wait()
     kept = embeddings(path)
-    assert 8 <= kept < 20 and kept % 4 == 0  # whole batches only
+    assert 8 <= kept < 32 and kept % 4 == 0  # whole batches only
     embedder = Embedder()
     embedder.setup()
     with Lake.open(path) as lake:
         report = run_dedup(lake, "mini", embedder=embedder, batch_size=4, progress=False)
-    assert (report.embeddings_reused, report.embedded_now) == (kept, 20 - kept)
-    assert embeddings(path) == 20
+    assert (report.embeddings_reused, report.embedded_now) == (kept, 32 - kept)
+    assert embeddings(path) == 32
