@@ -130,6 +130,14 @@ def test_settings_and_writes_are_refused_by_statement_type(lake_dir):
             lake._conn.execute("INSERT INTO lake.problems SELECT * FROM lake.problems")
 
 
+def test_one_select_at_a_time_and_unverifiable_forms_are_refused(lake_dir):
+    with Lake.open(lake_dir, read_only=True) as lake:
+        with pytest.raises(ReadOnlyQueryError, match="one SELECT at a time"):
+            lake.sql("SELECT 1; SELECT 2")
+        with pytest.raises(ReadOnlyQueryError):  # PIVOT creates a type first: not a plain read
+            lake.sql("PIVOT problems ON source USING count(*)")
+
+
 def test_plain_reads_still_work(lake_dir):
     with Lake.open(lake_dir, read_only=True) as lake:
         assert lake.sql("SELECT count(*) AS n FROM range(5)")["n"][0] == 5

@@ -47,6 +47,10 @@ def check_read_only(conn: duckdb.DuckDBPyConnection, query: str) -> None:
         raise LakeError(f"cannot parse the query: {one_line(exc)}") from exc
     if not statements:
         raise LakeError("the query is empty")
+    if len(statements) > 1 and all(st.type == duckdb.StatementType.SELECT for st in statements):
+        raise ReadOnlyQueryError(
+            f"send one SELECT at a time, got {len(statements)} statements; nothing was run"
+        )
     for statement in statements:
         if statement.type != duckdb.StatementType.SELECT:
             kind = str(statement.type).rsplit(".", 1)[-1]
