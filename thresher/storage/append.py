@@ -2,7 +2,8 @@
 
 Idempotency is enforced at commit, across processes. Each table has a one-row *ticket* table
 (`_thresher_ticket_<table>`) whose counter every append to the table bumps in the same
-transaction. DuckLake refuses to commit a transaction that changed a table's inlined rows when
+transaction, on catalogs several processes may write (SQLite, PostgreSQL; a DuckDB-file catalog
+has a single writing process, whose appends are serialised by the lake's lock). DuckLake refuses to commit a transaction that changed a table's inlined rows when
 another transaction changed them since it began, so two writers that append to the same table at
 once cannot both commit: the second gets a transaction conflict and retries, and on its retry it
 sees the first one's rows and skips them (lake.py runs the retry loop).

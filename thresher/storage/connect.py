@@ -79,7 +79,8 @@ def attach(loc: LakeLocation, *, read_only: bool, wait_s: float = 0.0) -> Attach
     """
     deadline = time.monotonic() + wait_s
     delay = 0.05
-    for attempt in range(1000):
+    races = 0
+    while True:
         conn = new_connection()
         try:
             _attach_once(conn, loc, loc.attach, read_only)
@@ -96,12 +97,12 @@ def attach(loc: LakeLocation, *, read_only: bool, wait_s: float = 0.0) -> Attach
                     delay = min(delay * 1.5, 1.0)
                     continue
                 raise _busy(loc, exc) from exc
-            if any(part in text for part in _RACES) and attempt < 20:
-                time.sleep(delay * (1 + attempt % 3))
+            if any(part in text for part in _RACES) and races < 20:
+                races += 1
+                time.sleep(delay * (1 + races % 3))
                 delay = min(delay * 1.5, 1.0)
                 continue
             raise LakeError(f"cannot open the lake at {loc.display}: {one_line(exc)}") from exc
-    raise AssertionError("unreachable")
 
 
 def _attach_once(
@@ -133,11 +134,15 @@ def lock_down(conn: duckdb.DuckDBPyConnection, loc: LakeLocation) -> None:
     conn.execute("SET lock_configuration = true")
 
 
-def _busy(loc: LakeLocation, exc: duckdb.Error) -> LakeBusyError:
+def _holder(exc: duckdb.Error) -> str:
+    """Who holds a DuckDB-file catalog, from DuckDB's lock error."""
     pid = re.search(r"\(PID (\d+)\)", str(exc))
-    who = f"another process (PID {pid.group(1)})" if pid else "another open lake in this process"
+    return f"another process (PID {pid.group(1)})" if pid else "another open lake in this process"
+
+
+def _busy(loc: LakeLocation, exc: duckdb.Error) -> LakeBusyError:
     return LakeBusyError(
-        f"the lake at {loc.display} is being written by {who}; "
+        f"the lake at {loc.display} is being written by {_holder(exc)}; "
         "a DuckDB-file catalog has one writer at a time",
         hint="wait for that command to finish (read-only commands such as `thresher sql` work "
         "meanwhile), or keep the lake in a 'sqlite:DIR' or 'postgres:DSN|DATA_PATH' catalog, "
@@ -162,7 +167,7 @@ def _attach_copy(loc: LakeLocation, busy: duckdb.Error) -> Attached:
                 conn.close()
                 raise
             note = (
-                f"another process is writing the lake at {loc.display}; "
+                f"{_holder(busy)} is writing the lake at {loc.display}; "
                 "this read shows its last committed snapshot"
             )
             return Attached(conn, note=note, _copy_dir=folder)

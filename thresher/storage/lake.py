@@ -178,7 +178,9 @@ class Lake:
             written: list[Path] = []
 
             def work() -> tuple[int, list[int], int]:
-                ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0])
+                # Only this process can write a DuckDB-file catalog: its cache needs no ticket.
+                shared = self.location.shared
+                ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0]) if shared else 0
                 present = self._keys.get(self._conn, table_sql, spec.key, ticket)
                 rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
                 if rows.num_rows:
@@ -187,9 +189,10 @@ class Lake:
                         self._conn, _ALIAS, table, table_sql, rows, self.location.data_path,
                         name, written,
                     )  # fmt: skip
-                    # Bumping the ticket makes a concurrent append to this table conflict.
-                    self._conn.execute(f"UPDATE {ticket_sql} SET n = n + 1")
-                return rows.num_rows, hashes, ticket + 1
+                    if shared:  # bumping the ticket makes a concurrent append here conflict
+                        self._conn.execute(f"UPDATE {ticket_sql} SET n = n + 1")
+                        ticket += 1
+                return rows.num_rows, hashes, ticket
 
             try:
                 added, hashes, ticket = self._run_in_transaction(work)
