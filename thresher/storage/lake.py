@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -42,18 +40,25 @@ from thresher.storage.location import LakeLocation, parse_location
 from thresher.storage.orphans import WriterToken, clean_orphans
 from thresher.storage.sql_guard import check_read_only
 from thresher.storage.tables import TABLES, table_spec
+from thresher.storage.transactions import in_transaction, retrying
 
 __all__ = ["Lake", "LakeBusyError", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
 DEFAULT_LAKE = "./thresher-lake"
 _ALIAS = ALIAS
 _MIGRATIONS = migrations.MIGRATIONS_TABLE
-# How long a writer waits for a DuckDB-file catalog another process is writing.
-_WAIT_S = float(os.environ.get("THRESHER_LAKE_WAIT", "10"))
-# Errors after which a transaction is simply run again: another writer committed first.
-_RETRYABLE = ("conflict", "database is locked", "could not serialize", "deadlock detected")
-_MAX_ATTEMPTS = 60
 T = TypeVar("T")
+
+
+def _wait() -> float:
+    """How long a writer waits for a DuckDB-file catalog another process is writing."""
+    raw = os.environ.get("THRESHER_LAKE_WAIT", "10")
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise LakeError(
+            f"THRESHER_LAKE_WAIT must be a number of seconds, got {raw!r}", hint="e.g. 30"
+        ) from None
 
 
 class Lake:
@@ -100,7 +105,7 @@ class Lake:
                 if is_disk_full(exc):
                     raise disk_full_error(loc.data_path, exc) from exc
                 raise LakeError(f"cannot create the lake at {loc.display}: {exc}") from exc
-        attached = attach(loc, read_only=read_only, wait_s=_WAIT_S if wait is None else wait)
+        attached = attach(loc, read_only=read_only, wait_s=_wait() if wait is None else wait)
         lake = cls(attached, loc, read_only)
         if read_only:
             return lake
@@ -111,6 +116,11 @@ class Lake:
             lake.removed_orphans = clean_orphans(
                 lake._conn, _ALIAS, loc.data_path, exclusive=not loc.shared
             )
+        except (OSError, duckdb.Error) as exc:
+            lake.close()
+            if is_disk_full(exc):
+                raise disk_full_error(loc.data_path, exc) from exc
+            raise LakeError(f"cannot open the lake at {loc.display}: {one_line(exc)}") from exc
         except BaseException:
             lake.close()
             raise
@@ -210,41 +220,11 @@ class Lake:
             return self._retrying(attempt, f"append to {table!r}")
 
     def _retrying(self, work: Callable[[], T], what: str) -> T:
-        """Run a transaction, again after a conflict with another writer; errors in one line."""
-        delay = 0.02
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                return work()
-            except duckdb.Error as exc:
-                text = str(exc).lower()
-                if is_disk_full(exc):
-                    raise disk_full_error(self.location.data_path, exc) from exc
-                if any(part in text for part in _RETRYABLE) and attempt < _MAX_ATTEMPTS:
-                    time.sleep(delay * (0.5 + random.random()))  # jitter: writers desynchronise
-                    delay = min(delay * 1.6, 1.0)
-                    continue
-                raise LakeError(
-                    f"could not {what} in the lake at {self.location.display}: {one_line(exc)}"
-                ) from exc
-            except OSError as exc:
-                if is_disk_full(exc):
-                    raise disk_full_error(self.location.data_path, exc) from exc
-                raise LakeError(
-                    f"could not {what} in the lake at {self.location.display}: {exc}"
-                ) from exc
-        raise AssertionError("unreachable")
+        return retrying(work, what, self.location)
 
     def _run_in_transaction(self, work: Callable[[], T]) -> T:
         with self._lock:
-            self._conn.execute("BEGIN TRANSACTION")
-            try:
-                result = work()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended it
-                    self._conn.execute("ROLLBACK")
-                raise
-            return result
+            return in_transaction(self._conn, work)
 
     def _require_writable(self) -> None:
         if self.read_only:
