@@ -74,14 +74,16 @@ def main() -> None:
     try:
         app()
     except ThresherError as exc:
-        err_console.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        err_console.print(
+            f"error: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True
+        )
         sys.exit(2)
 
 
 def print_frame(frame: pl.DataFrame, fmt: str = "table") -> None:
     """Print a polars DataFrame as a rich table, CSV or JSON lines."""
     if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(_flat(frame).write_csv())
     elif fmt == "json":
         sys.stdout.write(frame.write_ndjson())
     elif fmt == "table":
@@ -96,6 +98,24 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table") -> None:
         raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
 
 
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested columns (STRUCT, LIST, MAP) as JSON text, so CSV can hold them."""
+    import json
+
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    return frame.with_columns(
+        pl.Series(
+            name,
+            [
+                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                for v in frame[name].to_list()
+            ],
+            dtype=pl.String,
+        )
+        for name in nested
+    )
+
+
 # -- lake: SQL, versions, tags ------------------------------------------------------------------
 
 
@@ -108,10 +128,12 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
-    """Run a read-only SQL query over the lake (any version)."""
+    """Run a read-only SQL query over the lake (any version); it cannot change or reach files."""
     from thresher.storage import Lake
 
     with Lake.open(lake, read_only=True) as opened:
+        if opened.note:
+            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
         print_frame(opened.sql(query, version=version), fmt)
 
 
@@ -121,6 +143,8 @@ def versions(lake: LakeOption = DEFAULT_LAKE) -> None:
     from thresher.storage import Lake
 
     with Lake.open(lake, read_only=True) as opened:
+        if opened.note:
+            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
         named = opened.versions()
         table = Table("version", "snapshot", "created", "note", "counts", header_style="bold")
         for v in named:

@@ -1,6 +1,7 @@
 """The lake: DuckLake catalog + Parquet data, versions, read-only SQL, import and export readers."""
 
-from thresher.storage.lake import DEFAULT_LAKE, Lake, LakeError, ReadOnlyQueryError
+from thresher.storage.errors import LakeBusyError, LakeError, ReadOnlyQueryError
+from thresher.storage.lake import DEFAULT_LAKE, Lake
 from thresher.storage.location import LakeLocation, parse_location
 from thresher.storage.tables import TABLES, TableSpec, table_spec
 
@@ -8,6 +9,7 @@ __all__ = [
     "DEFAULT_LAKE",
     "TABLES",
     "Lake",
+    "LakeBusyError",
     "LakeError",
     "LakeLocation",
     "ReadOnlyQueryError",
