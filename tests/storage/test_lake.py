@@ -12,7 +12,8 @@ import time
 import pytest
 
 from thresher.schemas import NotFoundError, Problem, Verdict
-from thresher.storage import TABLES, Lake, LakeError, ReadOnlyQueryError
+from thresher.storage import Lake, LakeError, ReadOnlyQueryError
+from thresher.storage.migrations import migration_names
 
 
 def problems(n: int, source: str = "set", start: int = 0) -> list[Problem]:
@@ -33,13 +34,13 @@ def lake(tmp_path):
 
 
 def test_new_lake_records_every_named_migration(lake):
-    assert lake.migrations() == [spec.migration for spec in TABLES]
+    assert lake.migrations() == migration_names()
 
 
 def test_reopening_runs_no_migration_twice(tmp_path):
     Lake.open(tmp_path / "lake").close()
     with Lake.open(tmp_path / "lake") as again:
-        assert again.migrations() == [spec.migration for spec in TABLES]
+        assert again.migrations() == migration_names()
 
 
 def test_appending_the_same_rows_again_adds_nothing(lake):
@@ -206,15 +207,16 @@ def test_sigkill_in_the_middle_of_a_batch_leaves_none_of_it_visible(tmp_path):
 
 
 def test_large_batches_are_written_as_files_and_stay_idempotent(lake):
-    from thresher.storage.append import FILE_ROWS
+    from thresher.storage.append import INLINE_ROWS
 
-    rows = problems(FILE_ROWS + 10)
-    assert lake.append("problems", rows) == FILE_ROWS + 10
+    rows = problems(INLINE_ROWS + 2000)
+    assert lake.append("problems", rows) == INLINE_ROWS + 2000
     assert lake.append("problems", rows) == 0
-    assert lake.append("problems", problems(FILE_ROWS + 20)) == 10
-    assert count(lake) == FILE_ROWS + 20
-    data_files = list((lake.location.catalog_file.parent / "data").rglob("thresher-*.parquet"))
-    assert len(data_files) == 1  # the 10 new rows of the third call were inserted, not filed
+    assert lake.append("problems", problems(INLINE_ROWS + 2000 + INLINE_ROWS)) == INLINE_ROWS
+    assert count(lake) == INLINE_ROWS * 2 + 2000
+    data = lake.location.catalog_file.parent / "data"
+    assert len(list(data.rglob("*.parquet"))) == 1  # the last call's rows were inlined, not filed
+    assert [p.name.startswith("thresher-") for p in data.rglob("*.parquet")] == [True]
 
 
 def test_a_hash_hit_is_confirmed_exactly_before_a_row_is_dropped(lake):

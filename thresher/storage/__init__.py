@@ -1,6 +1,7 @@
 """The lake: DuckLake catalog + Parquet data, versions, read-only SQL, import and export readers."""
 
-from thresher.storage.lake import Lake, LakeError, ReadOnlyQueryError
+from thresher.storage.errors import LakeBusyError, LakeError, ReadOnlyQueryError
+from thresher.storage.lake import Lake
 from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location, resolve_lake
 from thresher.storage.problem_sets import (
     known_problem_sets,
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_LAKE",
     "TABLES",
     "Lake",
+    "LakeBusyError",
     "LakeError",
     "LakeLocation",
     "ReadOnlyQueryError",

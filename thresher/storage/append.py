@@ -1,60 +1,77 @@
 """How a batch becomes rows of a lake table: drop keys already present, then write the rest.
 
-Idempotency rests on a per-table set of key hashes held in memory, valid while only this process
-has written since it was loaded (checked against the latest snapshot id). A hash hit is confirmed
-with an exact key comparison in SQL, so a hash collision can never drop a row. Large batches are
-written by pyarrow straight into the table's data folder and registered with
-`ducklake_add_data_files` inside the batch's transaction: until COMMIT the file is invisible, and a
-crash leaves at most an orphan file that no snapshot references.
+Idempotency is enforced at commit, across processes. Each table has a one-row *ticket* table
+(`_thresher_ticket_<table>`) whose counter every append to the table bumps in the same
+transaction, on catalogs several processes may write (SQLite, PostgreSQL; a DuckDB-file catalog
+has a single writing process, whose appends are serialised by the lake's lock). DuckLake refuses to commit a transaction that changed a table's inlined rows when
+another transaction changed them since it began, so two writers that append to the same table at
+once cannot both commit: the second gets a transaction conflict and retries, and on its retry it
+sees the first one's rows and skips them (lake.py runs the retry loop).
+
+The key check reads the table at the transaction's own snapshot. A per-table set of key hashes is
+kept in memory and trusted only while the ticket counter it was loaded at is unchanged (no other
+writer appended since). A hash hit is confirmed with an exact key comparison in SQL, so a hash
+collision can never drop a row. Batches beyond DuckLake's inlining limit are written by pyarrow
+into the table's data folder under this writer's token (orphans.py) and registered with
+`ducklake_add_data_files` inside the transaction: until COMMIT the file is invisible, and a crash
+leaves at most an orphan file that the next open removes.
 """
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["KeyIndex", "new_rows", "write_rows", "FILE_ROWS"]
+__all__ = [
+    "INLINE_ROWS",
+    "KeyIndex",
+    "new_rows",
+    "ticket_table",
+    "write_rows",
+]
 
-# From this many rows on, a batch is written as its own Parquet file; smaller ones are inserted
-# through DuckDB (which may inline them in the catalog rather than write a tiny file).
-FILE_ROWS = 2048
+# Batches of at most this many rows are inserted through DuckDB, which inlines them in the
+# catalog (DuckLake's default `data_inlining_row_limit`); larger ones are written as a file.
+INLINE_ROWS = 10
 _BATCH = "_thresher_batch"
 
 
+def ticket_table(table: str) -> str:
+    """The name of a table's ticket table (its append counter)."""
+    return f"_thresher_ticket_{table}"
+
+
 class KeyIndex:
-    """Hashes of the keys present in each table, as of one snapshot."""
+    """Hashes of the keys present in each table, each as of one value of the table's ticket."""
 
     def __init__(self) -> None:
-        self._hashes: dict[str, set[int]] = {}
-        self._snapshot: int | None = None
-
-    def sync(self, snapshot: int) -> None:
-        """Forget everything if another writer committed since this index was last updated."""
-        if snapshot != self._snapshot:
-            self._hashes.clear()
-            self._snapshot = snapshot
-
-    def mark(self, snapshot: int) -> None:
-        """Record the snapshot this index is now current for (after our own commit)."""
-        self._snapshot = snapshot
+        self._hashes: dict[str, tuple[int, set[int]]] = {}
 
     def get(
-        self, conn: duckdb.DuckDBPyConnection, table_sql: str, keys: tuple[str, ...]
+        self, conn: duckdb.DuckDBPyConnection, table_sql: str, keys: tuple[str, ...], ticket: int
     ) -> set[int]:
-        """The key hashes of a table, loaded once from the lake."""
-        if table_sql not in self._hashes:
+        """The key hashes of a table, reloaded when another writer appended since (ticket moved)."""
+        cached = self._hashes.get(table_sql)
+        if cached is None or cached[0] != ticket:
             hashes = conn.execute(
                 f"SELECT hash({', '.join(keys)}) AS h FROM {table_sql}"
             ).fetchnumpy()["h"]
-            self._hashes[table_sql] = set(hashes.tolist())
-        return self._hashes[table_sql]
+            cached = (ticket, set(hashes.tolist()))
+            self._hashes[table_sql] = cached
+        return cached[1]
+
+    def committed(self, table_sql: str, ticket: int, added: list[int]) -> None:
+        """After our own commit: the cached hashes now hold at the new ticket value."""
+        cached = self._hashes.get(table_sql)
+        if cached is not None:
+            cached[1].update(added)
+            self._hashes[table_sql] = (ticket, cached[1])
 
     def forget(self, table_sql: str) -> None:
-        """Drop one table's hashes (after a failed write)."""
+        """Drop one table's hashes (after a failed or conflicting write)."""
         self._hashes.pop(table_sql, None)
 
 
@@ -130,18 +147,24 @@ def write_rows(
     table_sql: str,
     rows: pa.Table,
     data_path: str,
-) -> Path | None:
-    """Write rows inside the open transaction; returns the Parquet file it created, if any."""
-    if rows.num_rows < FILE_ROWS or "://" in data_path:
+    file_name: str,
+    written: list[Path],
+) -> None:
+    """Write rows inside the open transaction; a file it creates is listed in `written` first.
+
+    The path is recorded before the first byte is written, so a write that fails half-way (a
+    full disk) still leaves the caller knowing which file to remove.
+    """
+    if rows.num_rows <= INLINE_ROWS or "://" in data_path:
         conn.register(_BATCH, rows)
         try:
             conn.execute(f"INSERT INTO {table_sql} SELECT * FROM {_BATCH}")
         finally:
             conn.unregister(_BATCH)
-        return None
+        return
     folder = Path(data_path) / "main" / table
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"thresher-{uuid.uuid4().hex}.parquet"
+    path = folder / file_name
+    written.append(path)
     pq.write_table(rows, path)
     conn.execute(f"CALL ducklake_add_data_files('{catalog}', '{table}', ?)", [str(path)])
-    return path

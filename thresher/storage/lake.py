@@ -1,47 +1,76 @@
 """The lake: a DuckLake lakehouse (catalog + Parquet data) with atomic, idempotent appends,
-named versions on snapshots, and read-only SQL over any version."""
+named versions on snapshots, and read-only SQL over any version.
+
+Opening (connect.py) resolves the data path from where the lake is now and locks the connection
+down; a writer then runs pending migrations (migrations.py) and removes orphaned data files of
+killed commits (orphans.py). Appends (append.py) are idempotent across processes: a transaction
+conflict on the table's ticket makes the later writer retry here, after which it skips the rows
+the earlier one committed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
 from thresher.schemas import DatasetVersion, Record, arrow_schema, to_arrow_table
-from thresher.schemas.errors import NotFoundError, ThresherError
-from thresher.storage.append import KeyIndex, new_rows, write_rows
-from thresher.storage.extensions import load_extension
+from thresher.schemas.errors import NotFoundError
+from thresher.storage import migrations
+from thresher.storage.append import KeyIndex, new_rows, ticket_table, write_rows
+from thresher.storage.connect import ALIAS, Attached, attach
+from thresher.storage.errors import (
+    LakeBusyError,
+    LakeError,
+    ReadOnlyQueryError,
+    disk_full_error,
+    is_disk_full,
+    one_line,
+)
 from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location, resolve_lake
-from thresher.storage.tables import ADDED_COLUMNS, TABLES, AddedColumns, TableSpec, table_spec
+from thresher.storage.orphans import WriterToken, clean_orphans
+from thresher.storage.sql_guard import check_read_only
+from thresher.storage.tables import TABLES, table_spec
+from thresher.storage.transactions import in_transaction, retrying
 
-__all__ = ["Lake", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
+__all__ = ["Lake", "LakeBusyError", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
-_ALIAS = "lake"
-_MIGRATIONS = "_thresher_migrations"
-
-
-class LakeError(ThresherError):
-    """The lake could not be opened, read or written."""
+_ALIAS = ALIAS
+_MIGRATIONS = migrations.MIGRATIONS_TABLE
+T = TypeVar("T")
 
 
-class ReadOnlyQueryError(LakeError):
-    """A statement other than a read was sent to the read-only SQL interface."""
+def _wait() -> float:
+    """How long a writer waits for a DuckDB-file catalog another process is writing."""
+    raw = os.environ.get("THRESHER_LAKE_WAIT", "10")
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise LakeError(
+            f"THRESHER_LAKE_WAIT must be a number of seconds, got {raw!r}", hint="e.g. 30"
+        ) from None
 
 
 class Lake:
     """A DuckLake lakehouse opened by location; use `Lake.open(...)` as a context manager."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, location: LakeLocation, read_only: bool):
-        self._conn = conn
+    def __init__(self, attached: Attached, location: LakeLocation, read_only: bool):
+        self._attached = attached
+        self._conn = attached.conn
         self.location = location
         self.read_only = read_only
+        self.note = attached.note  # why a read shows an earlier snapshot, if it does
+        self.removed_orphans: list[Path] = []
+        self._token: WriterToken | None = None
         self._lock = threading.RLock()
         self._exposed: tuple[int | None, tuple[str, ...]] = (None, ())
         self._keys = KeyIndex()
@@ -49,8 +78,18 @@ class Lake:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, location: str | Path | None = None, *, read_only: bool = False) -> Lake:
-        """Open (creating if needed, unless read-only) the lake at a location."""
+    def open(
+        cls,
+        location: str | Path | None = None,
+        *,
+        read_only: bool = False,
+        wait: float | None = None,
+    ) -> Lake:
+        """Open (creating if needed, unless read-only) the lake at a location.
+
+        A writer waits up to `wait` seconds (default `THRESHER_LAKE_WAIT`, 10) for a DuckDB-file
+        catalog that another process is writing; a reader never waits.
+        """
         raw = resolve_lake(str(location) if location else None)
         loc = parse_location(raw)
         if read_only and not loc.exists():
@@ -59,27 +98,31 @@ class Lake:
                 hint="create one with `thresher ingest ...` or pass --lake / THRESHER_LAKE",
             )
         if not read_only:
-            loc.prepare()
-        conn = duckdb.connect()
+            try:
+                loc.prepare()
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise disk_full_error(loc.data_path, exc) from exc
+                raise LakeError(f"cannot create the lake at {loc.display}: {exc}") from exc
+        attached = attach(loc, read_only=read_only, wait_s=_wait() if wait is None else wait)
+        lake = cls(attached, loc, read_only)
+        if read_only:
+            return lake
         try:
-            conn.execute("SET enable_progress_bar = false")
-            load_extension(conn, "ducklake")
-            for name in loc.extensions:
-                load_extension(conn, name)
-            options = [f"DATA_PATH '{loc.data_path}'"]
-            if read_only:
-                options.append("READ_ONLY")
-            conn.execute(f"ATTACH '{loc.attach}' AS {_ALIAS} ({', '.join(options)})")
-        except duckdb.Error as exc:
-            conn.close()
-            raise LakeError(
-                f"cannot open the lake at {loc.display}: {exc}",
-                hint="a DuckDB-file catalog allows one writing process; other processes can read "
-                "with read-only commands, or use a 'sqlite:' / 'postgres:' catalog for several writers",
-            ) from exc
-        lake = cls(conn, loc, read_only)
-        if not read_only:
+            if "://" not in loc.data_path:
+                lake._token = WriterToken(loc.data_path)
             lake._migrate()
+            lake.removed_orphans = clean_orphans(
+                lake._conn, _ALIAS, loc.data_path, exclusive=not loc.shared
+            )
+        except (OSError, duckdb.Error) as exc:
+            lake.close()
+            if is_disk_full(exc):
+                raise disk_full_error(loc.data_path, exc) from exc
+            raise LakeError(f"cannot open the lake at {loc.display}: {one_line(exc)}") from exc
+        except BaseException:
+            lake.close()
+            raise
         return lake
 
     def __enter__(self) -> Lake:
@@ -96,61 +139,19 @@ class Lake:
     def close(self) -> None:
         """Detach the lake and close the connection."""
         with self._lock:
-            self._conn.close()
+            self._attached.close()
+            if self._token is not None:
+                self._token.release()
+                self._token = None
 
     # -- migrations ----------------------------------------------------------------------------
 
     def _migrate(self) -> None:
         with self._lock:
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {_ALIAS}.{_MIGRATIONS} "
-                "(name VARCHAR, applied_at TIMESTAMP WITH TIME ZONE)"
-            )
-            applied = {
-                r[0]
-                for r in self._conn.execute(f"SELECT name FROM {_ALIAS}.{_MIGRATIONS}").fetchall()
-            }
-            pending = [spec for spec in TABLES if spec.migration not in applied]
-            if pending:
-                self._run_in_transaction(lambda: self._create_tables(pending))
-            added = [m for m in ADDED_COLUMNS if m.migration not in applied]
-            if added:
-                self._run_in_transaction(lambda: self._add_columns(added))
-
-    def _create_tables(self, specs: list[TableSpec]) -> None:
-        for spec in specs:
-            self._create_table(spec)
-
-    def _create_table(self, spec: TableSpec) -> None:
-        empty = to_arrow_table(spec.model, [])
-        self._conn.register("_thresher_empty", empty)
-        try:
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {_ALIAS}.{spec.name} AS SELECT * FROM _thresher_empty LIMIT 0"
-            )
-        finally:
-            self._conn.unregister("_thresher_empty")
-        self._conn.execute(
-            f"INSERT INTO {_ALIAS}.{_MIGRATIONS} VALUES (?, now())", [spec.migration]
-        )
-
-    def _add_columns(self, migrations: list[AddedColumns]) -> None:
-        for migration in migrations:
-            empty = to_arrow_table(table_spec(migration.table).model, [])
-            self._conn.register("_thresher_empty", empty)
-            try:
-                rows = self._conn.execute("DESCRIBE _thresher_empty").fetchall()
-                types = {row[0]: row[1] for row in rows}
-            finally:
-                self._conn.unregister("_thresher_empty")
-            for column in migration.columns:
-                self._conn.execute(
-                    f"ALTER TABLE {_ALIAS}.{migration.table} "
-                    f"ADD COLUMN IF NOT EXISTS {column} {types[column]}"
-                )
-            self._conn.execute(
-                f"INSERT INTO {_ALIAS}.{_MIGRATIONS} VALUES (?, now())", [migration.migration]
-            )
+            if migrations.pending(self._conn):
+                self._retrying(lambda: self._run_in_transaction(
+                    lambda: migrations.apply_pending(self._conn)
+                ), "create the lake's tables")  # fmt: skip
 
     def migrations(self) -> list[str]:
         """Names of the migrations recorded in this lake, in the order they ran."""
@@ -180,42 +181,49 @@ class Lake:
         except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise LakeError(f"rows for table {table!r} do not match its schema: {exc}") from exc
         table_sql = f"{_ALIAS}.{table}"
-        with self._lock:
-            self._keys.sync(self.snapshot_id())
-            present = self._keys.get(self._conn, table_sql, spec.key)
+        ticket_sql = f"{_ALIAS}.{ticket_table(table)}"
+
+        def attempt() -> int:
             written: list[Path] = []
 
-            def insert() -> tuple[int, list[int]]:
+            def work() -> tuple[int, list[int], int]:
+                # Only this process can write a DuckDB-file catalog: its cache needs no ticket.
+                shared = self.location.shared
+                ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0]) if shared else 0
+                present = self._keys.get(self._conn, table_sql, spec.key, ticket)
                 rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
                 if rows.num_rows:
-                    path = write_rows(
-                        self._conn, _ALIAS, table, table_sql, rows, self.location.data_path
-                    )
-                    written.extend([path] if path else [])
-                return rows.num_rows, hashes
+                    name = self._token.file_name() if self._token else ""
+                    write_rows(
+                        self._conn, _ALIAS, table, table_sql, rows, self.location.data_path,
+                        name, written,
+                    )  # fmt: skip
+                    if shared:  # bumping the ticket makes a concurrent append here conflict
+                        self._conn.execute(f"UPDATE {ticket_sql} SET n = n + 1")
+                        ticket += 1
+                return rows.num_rows, hashes, ticket
 
             try:
-                added, hashes = self._run_in_transaction(insert)
+                added, hashes, ticket = self._run_in_transaction(work)
             except BaseException:
                 for path in written:  # never referenced by a snapshot: remove it now
-                    path.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        path.unlink(missing_ok=True)
                 self._keys.forget(table_sql)
                 raise
-            present.update(hashes)
-            self._keys.mark(self.snapshot_id())
+            if added:
+                self._keys.committed(table_sql, ticket, hashes)
             return added
 
-    def _run_in_transaction(self, work: Any) -> Any:
         with self._lock:
-            self._conn.execute("BEGIN TRANSACTION")
-            try:
-                result = work()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended it
-                    self._conn.execute("ROLLBACK")
-                raise
-            return result
+            return self._retrying(attempt, f"append to {table!r}")
+
+    def _retrying(self, work: Callable[[], T], what: str) -> T:
+        return retrying(work, what, self.location)
+
+    def _run_in_transaction(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            return in_transaction(self._conn, work)
 
     def _require_writable(self) -> None:
         if self.read_only:
@@ -263,7 +271,8 @@ class Lake:
                 flow_run_id=flow_run_id,
                 counts=counts if counts is not None else self.table_counts(snapshot),
             )
-            self.append("dataset_versions", [version])
+            if self.append("dataset_versions", [version]) == 0:  # another process won the race
+                raise LakeError(f"version {name!r} already exists", hint="pick another name")
             return version
 
     def versions(self) -> list[DatasetVersion]:
@@ -276,7 +285,9 @@ class Lake:
 
     def resolve_version(self, version: str | int) -> int:
         """The snapshot id of a version name or snapshot number."""
-        if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
+        if isinstance(version, int):
+            return self._check_snapshot(version)
+        if re.fullmatch(r"[0-9]+", version):  # ASCII digits only: '²'.isdigit() is True
             return self._check_snapshot(int(version))
         for known in self.versions():
             if known.name == version:
@@ -313,30 +324,14 @@ class Lake:
     def query(
         self, query: str, params: Sequence[Any] | None = None, version: str | int | None = None
     ) -> pl.DataFrame:
-        """Run a read-only parameterised query at a version; writes are refused."""
-        self._refuse_writes(query)
+        """Run a read-only parameterised query at a version; anything that could write is refused."""
         with self._lock:
+            check_read_only(self._conn, query)
             self._expose_tables(version)
             try:
                 return self._conn.execute(query, list(params) if params else None).pl()
             except duckdb.Error as exc:
-                raise LakeError(f"query failed: {exc}") from exc
-
-    def _refuse_writes(self, query: str) -> None:
-        try:
-            statements = self._conn.extract_statements(query)
-        except duckdb.Error as exc:
-            raise LakeError(f"cannot parse the query: {exc}") from exc
-        if not statements:
-            raise LakeError("the query is empty")
-        for statement in statements:
-            if statement.type != duckdb.StatementType.SELECT:
-                kind = str(statement.type).rsplit(".", 1)[-1]
-                raise ReadOnlyQueryError(
-                    f"only SELECT queries are allowed here, got a {kind} statement; "
-                    "the lake was not changed",
-                    hint="the lake is written only by thresher commands (ingest, generate, run, ...)",
-                )
+                raise LakeError(f"query failed: {one_line(exc)}") from exc
 
     def _table_names(self, version: str | int | None) -> list[str]:
         """User tables present now, or at a version: ours in TABLES order, then any others."""
@@ -348,7 +343,8 @@ class Lake:
                 "WHERE begin_snapshot <= ? AND (end_snapshot IS NULL OR end_snapshot > ?)",
                 [snapshot, snapshot],
             )
-        } - {_MIGRATIONS}
+        }
+        present = {name for name in present if not name.startswith("_thresher_")}
         ordered = [spec.name for spec in TABLES if spec.name in present]
         return ordered + sorted(present - set(ordered))
 

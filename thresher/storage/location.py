@@ -21,6 +21,11 @@ class LakeLocation:
     catalog_file: Path | None
     extensions: tuple[str, ...] = ()
 
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may write this catalog at once (SQLite, PostgreSQL)."""
+        return bool(self.extensions)
+
     def exists(self) -> bool:
         """Whether the catalog is there (always assumed for a PostgreSQL catalog)."""
         return self.catalog_file is None or self.catalog_file.exists()

@@ -62,9 +62,9 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def _sql_types(model: type[BaseModel], paths: list[str]) -> list[str]:
     """The DuckDB type a user sees in SQL for each dotted path."""
-    import duckdb
+    from thresher.storage.connect import new_connection
 
-    conn = duckdb.connect()
+    conn = new_connection()
     try:
         conn.register("t", arrow_schema(model).empty_table())
         select = ", ".join(f"{path} AS c{i}" for i, path in enumerate(paths))

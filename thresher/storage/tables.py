@@ -96,7 +96,7 @@ TABLES: list[TableSpec] = [
          "n_undecided"),
         "0015_create_problem_stats",
     ),
-    TableSpec("label_passes", LabelPass, ("trace_id", "labeler"), "0017_create_label_passes"),
+    TableSpec("label_passes", LabelPass, ("trace_id", "labeler"), "0018_create_label_passes"),
 ]  # fmt: skip
 
 
