@@ -55,6 +55,7 @@ lint: setup
 	$(BIN)/ruff check thresher tests benchmarks
 	$(BIN)/ruff format --check thresher tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -272,7 +272,8 @@ def test_an_error_mid_file_keeps_the_previous_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rich.console import Console
-    from thresher.flows.verify_cmd import verify_file
+    from thresher.config import VerifyConfig
+    from thresher.stages.verify import verify_file
 
     import thresher.filters.verify.jsonl as jsonl
 
@@ -292,7 +293,7 @@ def test_an_error_mid_file_keeps_the_previous_output(
     monkeypatch.setattr(jsonl, "BLOCK", 1)  # one line per block: the first is written
     monkeypatch.setattr(jsonl, "verify_items", failing)
     with pytest.raises(RuntimeError, match="half way"):
-        verify_file(str(src), str(out), workers=1, timeout_s=5, console=Console(quiet=True))
+        verify_file(str(src), str(out), VerifyConfig(workers=1), console=Console(quiet=True))
     assert calls == [1, 1]
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]

@@ -93,11 +93,12 @@ class DedupStage(Stage[DedupReport]):
     name = "dedup"
 
     def __init__(self, config: DedupConfig | None = None, *, embedder: Embedder | None = None):
-        self.config = config or DedupConfig()
+        self.config = cfg = config or DedupConfig()
         self.batch_size = self.config.batch_size
         self.embedding = self.config.method == "embedding"
-        self.embedder = embedder or (
-            Embedder(self.config.embedder, backend=self.config.backend, device=self.config.device)
+        self._owns_embedder = embedder is None
+        self.embedder = (
+            (embedder or Embedder(cfg.embedder, backend=cfg.backend, device=cfg.device))
             if self.embedding
             else None
         )
@@ -125,7 +126,7 @@ class DedupStage(Stage[DedupReport]):
             self.embedder.setup()
 
     def teardown(self) -> None:
-        if self.embedder is not None:
+        if self.embedder is not None and self._owns_embedder:
             self.embedder.teardown()
 
     def process(self, lake: Lake, batch: list[str], report: DedupReport) -> None:
