@@ -32,9 +32,10 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-prefect-"))
+    from thresher.flows.stages import CurateContext
+
     from thresher.config import load_recipe
     from thresher.flows.curate import run_curate, run_stages_directly
-    from thresher.flows.stages import CurateContext
 
     recipe = load_recipe(args.recipe)
     if args.limit is not None:

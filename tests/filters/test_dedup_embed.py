@@ -73,9 +73,8 @@ def test_run_dedup_stores_embeddings_and_a_new_threshold_reuses_them(
     embedder: Embedder, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from thresher.config import DedupConfig
-    from thresher.stages import dedup
-
     from thresher.schemas import Problem, Rollout
+    from thresher.stages import dedup
     from thresher.storage import Lake
 
     problem = Problem(source="mini", question="Tom has 3 apples and buys 4 more. How many?")

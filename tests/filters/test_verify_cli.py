@@ -272,10 +272,10 @@ def test_an_error_mid_file_keeps_the_previous_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rich.console import Console
-    from thresher.config import VerifyConfig
-    from thresher.stages.verify import verify_file
 
     import thresher.filters.verify.jsonl as jsonl
+    from thresher.config import VerifyConfig
+    from thresher.stages.verify import verify_file
 
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, **GOOD}) + "\n" for i in range(3)))
