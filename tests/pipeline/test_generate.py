@@ -51,6 +51,7 @@ def rows(lake, sql):
     return lake.sql(sql).to_dicts()
 
 
+@pytest.mark.slow
 def test_n_samples_per_problem_then_rerun_generates_nothing(lake, vllm_engine):
     report = gen(lake, vllm_engine, "tiny", n=2)
     assert (report.planned, report.generated, report.existing) == (6, 6, 0)
@@ -76,6 +77,7 @@ def test_n_samples_per_problem_then_rerun_generates_nothing(lake, vllm_engine):
     ]
 
 
+@pytest.mark.slow
 def test_long_prompt_is_skipped_with_reason_and_others_stay_aligned(tmp_path, vllm_engine):
     long_q = "Add these: " + " + ".join(["1"] * vllm_engine.max_model_len)
     probs = [*problems("mix", 2), Problem(source="mix", question=long_q, answer="x")]
@@ -92,6 +94,7 @@ def test_long_prompt_is_skipped_with_reason_and_others_stay_aligned(tmp_path, vl
             assert r["question"] in r["prompt"]  # each rollout carries its own problem's prompt
 
 
+@pytest.mark.slow
 def test_privileged_mode_marks_ground_truth_and_skips_without_reference(tmp_path, vllm_engine):
     bare = Problem(source="priv", question="Is this provable?", answer=None, kind="exact")
     with Lake.open(tmp_path / "lake") as lake:
@@ -103,6 +106,7 @@ def test_privileged_mode_marks_ground_truth_and_skips_without_reference(tmp_path
         assert "Reference solution:\n0 + 2 = 2" in r["prompt"]
 
 
+@pytest.mark.slow
 def test_prefix_mode_conditions_on_a_correct_trace_and_records_it(lake, vllm_engine):
     gen(lake, vllm_engine, "tiny", n=2)
     traces = rows(lake, "SELECT trace_id, problem_id, completion FROM rollouts ORDER BY trace_id")
@@ -120,6 +124,7 @@ def test_prefix_mode_conditions_on_a_correct_trace_and_records_it(lake, vllm_eng
     assert r["problem_id"] == first["problem_id"] and r["conditioned_on_ground_truth"] is False
 
 
+@pytest.mark.slow
 def test_prefix_mode_can_continue_a_privileged_trace_and_keeps_the_whole_text(lake, vllm_engine):
     gen(lake, vllm_engine, "tiny", "privileged", n=2, limit=1)
     flawed, source = rows(lake, "SELECT trace_id, completion FROM rollouts ORDER BY trace_id")

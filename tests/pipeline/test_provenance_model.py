@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thresher.pipeline.divergence import select_by_divergence
 from thresher.pipeline.prompts import on_policy_messages
 from thresher.schemas import Problem, Rollout
@@ -33,6 +35,7 @@ def rollout(problem: Problem, engine, text: str, index: int) -> Rollout:  # type
     )
 
 
+@pytest.mark.slow
 def test_copied_reference_sentence_is_teacher_originated(vllm_engine) -> None:  # type: ignore[no-untyped-def]
     problem = Problem(
         source="prov-test",

@@ -204,3 +204,27 @@ def test_pass_rate_unknown_only_matters_inside_a_window() -> None:
     assert problem.evidence["pass_rate"] is None and problem.reason_code == "selected"
     windowed = by_subject(decide(traces, SelectionConfig(max_pass_rate=0.9)))
     assert windowed["p1"] == "pass_rate_unknown"
+
+
+def test_teacher_divergence_selection_keeps_the_highest_divergence() -> None:
+    traces = [
+        ev("low", divergence=0.1),
+        ev("high", divergence=0.9),
+        ev("mid", divergence=0.5),
+        ev("other", pid="p2", divergence=0.7),
+        ev("unscored"),
+    ]
+    budget = by_subject(decide(traces, SelectionConfig(divergence_budget=2)))
+    chosen = {t for t in ("low", "high", "mid", "other") if budget[t] == "selected"}
+    assert chosen == {"high", "other"}
+    assert budget["low"] == budget["mid"] == "divergence_rank_cut"
+    assert budget["unscored"] == "divergence_unscored"
+    share = by_subject(decide(traces, SelectionConfig(divergence_fraction=0.4)))  # ceil(0.4 * 5)
+    names = {"low", "high", "mid", "other", "unscored"}
+    assert sorted(t for t, r in share.items() if r == "selected" and t in names) == [
+        "high",
+        "other",
+    ]
+    counts = funnel(decide(traces, SelectionConfig(divergence_budget=2)))
+    assert (counts["after_dedup"], counts["selected"]) == (5, 2)
+    assert by_subject(decide(traces, SelectionConfig()))["low"] == "selected"  # off by default
