@@ -394,6 +394,49 @@ def schedule(
     schedule_command(recipe, cron, name, timezone, lake, console=console)
 
 
+# -- report and diff: see a version, compare two ---------------------------------------------------
+
+
+@app.command()
+def report(
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name (default: the newest).")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="The HTML file to write.")
+    ] = "report.html",
+    samples: Annotated[
+        int,
+        typer.Option("--samples", help="Traces per group (selected, flawed, incorrect) to show."),
+    ] = 30,
+    compare_to: Annotated[
+        str | None,
+        typer.Option("--compare-to", help="Version to diff against (default: the one before)."),
+    ] = None,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Write a self-contained HTML report of a version: figures, trace browser, changes."""
+    from thresher.report.commands import report_command
+
+    report_command(lake, version, output, samples=samples, compare_to=compare_to, console=console)
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier version name.")],
+    new: Annotated[str, typer.Argument(help="The later version name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    limit: Annotated[
+        int, typer.Option("--limit", help="table: changed subjects to list (0: counts only).")
+    ] = 50,
+    lake: LakeOption = DEFAULT_LAKE,
+) -> None:
+    """Show traces and problems that entered or left the selection between two versions."""
+    from thresher.report.commands import diff_command
+
+    diff_command(lake, old, new, fmt, limit=limit, console=console)
+
+
 # -- generate: rollouts on vLLM or an OpenAI-compatible server ------------------------------------
 
 
