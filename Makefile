@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench clean browser
 
 setup: $(STAMP)
 
@@ -32,10 +32,10 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: setup
 	$(BIN)/thresher run recipes/default.yaml
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -m "not slow and not gpu and not hub" $(PYTEST_ARGS)
 
 lint: setup
@@ -45,6 +45,12 @@ lint: setup
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The report's tests drive Debian's headless Chromium over the DevTools protocol (nothing is
+# downloaded by a Python package). Installed only when missing; without root the browser tests
+# skip (and fail under CI).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "warning: could not install chromium (needs root); the report's browser tests will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -34,6 +34,13 @@ LakeOption = Annotated[
     ),
 ]
 DEFAULT_LAKE = "./thresher-lake"
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Also show the engines' and Prefect's logs here (they always go to <lake>/logs/).",
+    ),
+]
 OutputOption = Annotated[
     str | None, typer.Option("-o", "--output", help="Write results here (default stdout).")
 ]
@@ -65,6 +72,13 @@ def print_frame(frame: pl.DataFrame, fmt: str = "table") -> None:
         console.print(f"{frame.height} row{'s' if frame.height != 1 else ''}", style="dim")
     else:
         raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
+
+
+def _quiet(lake: str, command: str, verbose: bool) -> Any:
+    """Logs of engines and Prefect to <lake>/logs (and here too with --verbose)."""
+    from thresher.console import quiet_command
+
+    return quiet_command(lake, command, [console, err_console], verbose=verbose)
 
 
 # -- lake: SQL, versions, tags ------------------------------------------------------------------
@@ -304,11 +318,15 @@ def run(
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
     ] = True,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
-    from thresher.flows.cli_support import run_command
+    from thresher.config import load_recipe
+    from thresher.flows.cli_support import resolve_lake, run_command
 
-    run_command(recipe, lake, export=export, console=console)
+    location = resolve_lake(lake, load_recipe(recipe))
+    with _quiet(location, "run", verbose):
+        run_command(recipe, lake, export=export, console=console)
 
 
 @app.command()
@@ -502,21 +520,23 @@ def generate(
         int, typer.Option("--data-parallel-size", help="vllm: >1 needs `vllm serve` (see README).")
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Generate rollouts for a problem set; re-running generates only the missing ones."""
     from thresher.flows.generate_cmd import generate_command
 
-    generate_command(
-        lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,
-        top_p=top_p, max_tokens=max_tokens, stop=list(stop or []), seed=seed, engine=engine,
-        base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency,
-        prefix_fractions=prefix_fractions, prefix_model=prefix_model,
-        prefix_sources=prefix_sources, batch_size=batch_size,
-        limit=limit, dtype=dtype, max_model_len=max_model_len,
-        tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-        as_json=as_json, console=console,
-    )  # fmt: skip
+    with _quiet(lake, "generate", verbose):
+        generate_command(
+            lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,
+            top_p=top_p, max_tokens=max_tokens, stop=list(stop or []), seed=seed, engine=engine,
+            base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency,
+            prefix_fractions=prefix_fractions, prefix_model=prefix_model,
+            prefix_sources=prefix_sources, batch_size=batch_size,
+            limit=limit, dtype=dtype, max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
+            as_json=as_json, console=console,
+        )  # fmt: skip
 
 
 # -- provenance, dedup, decontamination ----------------------------------------------------------
@@ -561,16 +581,18 @@ def provenance(
         int | None, typer.Option("--max-model-len", help="vllm: context length.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Trace where each sentence came from and store per-trace teacher-student divergence."""
     from thresher.flows.provenance_cmd import provenance_command
 
-    provenance_command(
-        lake=lake, problems=problems, teacher=teacher, student=student, distilled=distilled,
-        likely=likely, gap=gap, boost=boost, limit=limit, batch_size=batch_size, dtype=dtype,
-        max_model_len=max_model_len, as_json=as_json, console=console,
-    )  # fmt: skip
+    with _quiet(lake, "provenance", verbose):
+        provenance_command(
+            lake=lake, problems=problems, teacher=teacher, student=student, distilled=distilled,
+            likely=likely, gap=gap, boost=boost, limit=limit, batch_size=batch_size, dtype=dtype,
+            max_model_len=max_model_len, as_json=as_json, console=console,
+        )  # fmt: skip
 
 
 @app.command()
@@ -602,16 +624,18 @@ def dedup(
         bool, typer.Option("--exact-only", help="Only exact (normalised-text) duplicates.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Cluster exact and near-duplicate traces (embeddings + FAISS); labels only."""
     from thresher.flows.dedup_cmd import dedup_command
 
-    dedup_command(
-        lake=lake, problems=problems, threshold=threshold, embedder=embedder, backend=backend,
-        device=device, policy=policy, scope=scope, exact_only=exact_only, as_json=as_json,
-        console=console,
-    )  # fmt: skip
+    with _quiet(lake, "dedup", verbose):
+        dedup_command(
+            lake=lake, problems=problems, threshold=threshold, embedder=embedder,
+            backend=backend, device=device, policy=policy, scope=scope, exact_only=exact_only,
+            as_json=as_json, console=console,
+        )  # fmt: skip
 
 
 @app.command()

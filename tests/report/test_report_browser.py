@@ -116,9 +116,7 @@ def test_flaw_evidence_is_marked_at_its_span(page: Any, report_lake: ReportLake)
     span = completion[flaws[0]["char_start"] : flaws[0]["char_end"]]
     assert span == "7 + 8 = 16"
     assert marks == [[span, "0 1", "flaw sev-error"]]  # both labels cover the same span
-    rows = page.eval(
-        f"document.querySelectorAll('#trace-{trace_id} table.flaws tbody tr').length"
-    )
+    rows = page.eval(f"document.querySelectorAll('#trace-{trace_id} table.flaws tbody tr').length")
     assert rows == 2
 
 
@@ -127,7 +125,9 @@ def test_trace_text_is_escaped_not_run(page: Any, report_lake: ReportLake) -> No
     assert "<script>alert" not in html and "<img" not in html and "<b>3</b>" not in html
     assert page.eval("document.scripts.length") == 1  # the report's own
     assert page.eval("document.images.length") == 0
-    shown = page.eval(f"document.querySelector('pre[data-trace=\"{report_lake.hostile}\"]').textContent")
+    shown = page.eval(
+        f"document.querySelector('pre[data-trace=\"{report_lake.hostile}\"]').textContent"
+    )
     assert shown == HOSTILE_TRACE
     question = page.eval(
         f"document.querySelector('#trace-{report_lake.hostile} .question pre').textContent"

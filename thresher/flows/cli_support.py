@@ -83,6 +83,28 @@ def run_command(recipe_path: str, lake: str | None, *, export: bool, console: Co
     for query in example_queries(summary.version):
         console.print(f"  {query}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"  thresher audit verify --version {summary.version}", highlight=False)
+    _print_report(summary.version, summary.exports, console)
+
+
+def _print_report(version: str, exports: dict[str, str], console: Console) -> None:
+    """The last line of a run: where its HTML report is (written beside the exports)."""
+    from pathlib import Path
+
+    from thresher.pipeline.card import REPORT_FILE
+
+    beside = [Path(p).parent / REPORT_FILE for p in exports.values()]
+    if beside and beside[0].exists():
+        console.print(
+            f"report: [bold]{beside[0]}[/] (open it in a browser)", highlight=False, soft_wrap=True
+        )
+    else:
+        console.print(
+            f"report: not written (no exports); `thresher report --version {version} "
+            "-o report.html` writes one",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def select_command(recipe_path: str, lake: str | None, *, console: Console) -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from thresher.pipeline.card import render_card
+from thresher.pipeline.card import REPORT_FILE, render_card
 from thresher.pipeline.export import (
     ExportResult,
     ExportSource,
@@ -146,13 +146,23 @@ def export_version(
     think_style: ThinkStyle = "think_tags",
     shard_rows: int = 50_000,
     source: ExportSource | None = None,
+    report_html: str | None = None,
 ) -> ExportResult:
-    """Write one format of one version to `out` (Parquet shards + README.md card)."""
+    """Write one format of one version to `out` (Parquet shards + README.md card + report.html)."""
     (fmt,) = format_names([fmt])
     source = source or read_export_source(lake, version)
     table = build_rows(source, fmt, think_style)
     card = render_card(source, fmt, table.num_rows, think_style)
-    return write_export(table, Path(out), fmt, card, shard_rows=shard_rows)
+    result = write_export(table, Path(out), fmt, card, shard_rows=shard_rows)
+    write_report_beside(lake, source.version, result.out, report_html)
+    return result
+
+
+def write_report_beside(lake: Lake, version: str, folder: Path, html: str | None = None) -> Path:
+    """The version's HTML report as `report.html` in an export folder (the card links to it)."""
+    from thresher.report import build_report, write_html
+
+    return write_html(folder / REPORT_FILE, html or build_report(lake, version)[0])
 
 
 def push_to_hub(

@@ -285,17 +285,21 @@ def export_stage(
 ) -> dict[str, str]:
     """Write the recipe's export formats of a version; returns format -> directory."""
     from thresher.flows.export import export_version, push_to_hub, read_export_source
+    from thresher.pipeline.card import REPORT_FILE
+    from thresher.report import build_report, write_html
 
     ex = ctx.recipe.export
     if not ex.formats:
         return {}
     root = Path(out_root or ex.out) / version
     source = read_export_source(ctx.lake, version)
+    report = build_report(ctx.lake, version)[0]  # rendered once: beside the formats and in each
+    write_html(root / REPORT_FILE, report)
     written: dict[str, str] = {}
     for fmt in ex.formats:
         result = export_version(
             ctx.lake, version, fmt, root / fmt, think_style=ex.think_style,
-            shard_rows=ex.shard_rows, source=source,
+            shard_rows=ex.shard_rows, source=source, report_html=report,
         )  # fmt: skip
         written[fmt] = str(result.out)
         if ex.push_to_hub:

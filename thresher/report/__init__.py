@@ -25,6 +25,7 @@ __all__ = [
     "diff_versions",
     "previous_version",
     "resolve_version",
+    "write_html",
     "write_report",
 ]
 
@@ -77,16 +78,22 @@ def write_report(
     html, ref, sample, other = build_report(
         lake, version, per_group=per_group, max_chars=max_chars, compare_to=compare_to
     )
+    path = write_html(out, html)
+    size = len(html.encode("utf-8"))
+    return ReportResult(path, ref.name, size, len(sample.traces), other.name if other else None)
+
+
+def write_html(out: str | Path, html: str) -> Path:
+    """Write a report atomically: a temp file in the same folder, renamed over `out`."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = html.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(html.encode("utf-8"))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return ReportResult(path, ref.name, len(data), len(sample.traces), other.name if other else None)
+    return path

@@ -34,12 +34,11 @@ def report_command(
         f"report of {result.version}: {result.path} ({result.bytes / 1024:,.0f} KiB, "
         f"{result.traces_shown} traces in the browser{compared})",
         highlight=False,
+        soft_wrap=True,
     )
 
 
-def diff_command(
-    lake: str, old: str, new: str, fmt: str, *, limit: int, console: Console
-) -> None:
+def diff_command(lake: str, old: str, new: str, fmt: str, *, limit: int, console: Console) -> None:
     """Print what changed between two versions as a table, CSV or JSON."""
     if fmt not in ("table", "csv", "json"):
         raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
@@ -77,6 +76,4 @@ def diff_command(
                        r.new_reason or "(not decided)")  # fmt: skip
     console.print(listed)
     if len(diff.rows) > limit:
-        console.print(
-            f"{len(diff.rows) - limit} more; --format csv lists every one", style="dim"
-        )
+        console.print(f"{len(diff.rows) - limit} more; --format csv lists every one", style="dim")

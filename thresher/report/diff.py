@@ -66,13 +66,10 @@ class VersionDiff:
 
     def changes(self) -> list[dict[str, Any]]:
         """Counts per (level, old reason, new reason); `near_duplicate_of:<id>` counted as one."""
-        counts = Counter(
-            (r.level, family(r.old_reason), family(r.new_reason)) for r in self.rows
-        )
+        counts = Counter((r.level, family(r.old_reason), family(r.new_reason)) for r in self.rows)
         ordered = sorted(counts.items(), key=lambda kv: (kv[0][0] != "trace", -kv[1], kv[0]))
         return [
-            {"level": level, "from": old, "to": new, "count": n}
-            for (level, old, new), n in ordered
+            {"level": level, "from": old, "to": new, "count": n} for (level, old, new), n in ordered
         ]
 
     def as_json(self) -> dict[str, Any]:

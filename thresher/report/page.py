@@ -99,7 +99,7 @@ def _meta(version: VersionRef, figures: Figures) -> str:
     check = (
         f'<p class="note">Check the decision chain with <code>thresher audit verify --version '
         f"{escape(version.name)}</code>; query anything here with <code>thresher sql --version "
-        f"{escape(version.name)} \"SELECT ...\"</code>.</p>"
+        f'{escape(version.name)} "SELECT ..."</code>.</p>'
     )
     return table(("field", "value"), rows, cls="meta") + check + recipe
 

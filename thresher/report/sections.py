@@ -113,8 +113,11 @@ def _flaws(f: Figures) -> str:
     body = (
         table(("labeler", "flaw type", "severity", "labels", "traces", "in selected"), rows)
         + "<h3>Labels by labeler</h3>"
-        + svg.bars(sorted(by_labeler.items(), key=lambda kv: -kv[1]), label="labels by labeler",
-                   color="#e8590c")  # fmt: skip
+        + svg.bars(
+            sorted(by_labeler.items(), key=lambda kv: -kv[1]),
+            label="labels by labeler",
+            color="#e8590c",
+        )  # fmt: skip
         + "<h3>Labels by severity</h3>"
         + svg.bars(
             [(s, by_severity[s]) for s in ("error", "warning", "info") if s in by_severity],
@@ -143,9 +146,9 @@ def _pass_rates(f: Figures) -> str:
     for r in f.difficulty:
         buckets[(r["mode"], r["model"], r["verifier"])][r["difficulty"]] = int(r["problems"])
     rows = [(*key, *(b.get(d, 0) for d in _DIFFICULTY)) for key, b in sorted(buckets.items())]
-    body = (
-        "".join(charts) or '<p class="empty">no pass-rate statistics</p>'
-    ) + table(("mode", "model", "verifier", *_DIFFICULTY), rows)
+    body = ("".join(charts) or '<p class="empty">no pass-rate statistics</p>') + table(
+        ("mode", "model", "verifier", *_DIFFICULTY), rows
+    )
     intro = (
         "Problems by pass rate (correct / decided samples), per generation mode: a problem the "
         "policy never solves on its own may be trivial with the reference in view."
@@ -168,7 +171,9 @@ def _accuracy(f: Figures) -> str:
 
 def _provenance(f: Figures) -> str:
     keys = list(CATEGORY_COLORS)
-    shares = [(f"{r['mode']} ({r['traces']})", {k: r[k] or 0.0 for k in keys}) for r in f.provenance]
+    shares = [
+        (f"{r['mode']} ({r['traces']})", {k: r[k] or 0.0 for k in keys}) for r in f.provenance
+    ]
     rows = [
         (r["mode"], r["scorer"], r["traces"], *(f"{(r[k] or 0):.1%}" for k in keys),
          _num(r["divergence"], 3), _num(r["divergence_selected"], 3))
@@ -210,19 +215,31 @@ def _dedup(f: Figures, shown: set[str]) -> str:
         for r in f.contamination
     ]  # fmt: skip
     body = (
-        table(("method", "embedder", "threshold", "traces", "clusters", "duplicate clusters",
-               "traces in duplicates", "largest"), rows)  # fmt: skip
+        table(
+            (
+                "method",
+                "embedder",
+                "threshold",
+                "traces",
+                "clusters",
+                "duplicate clusters",
+                "traces in duplicates",
+                "largest",
+            ),
+            rows,
+        )  # fmt: skip
         + "<h3>Largest duplicate clusters</h3>"
         + table(("method", "threshold", "size", "representative", "members"), clusters)
         + "<h3>Contamination</h3>"
-        + table(("benchmark", "problem", "item", "overlap", "n-grams", "evidence", "decision"),
-                flags)  # fmt: skip
+        + table(
+            ("benchmark", "problem", "item", "overlap", "n-grams", "evidence", "decision"), flags
+        )  # fmt: skip
     )
     return _section("dedup", body)
 
 
 def _cost(f: Figures) -> str:
-    total = defaultdict(float)
+    total: dict[str, float] = defaultdict(float)
     rows = []
     for r in f.cost:
         for k in ("traces", "prompt_tokens", "completion_tokens", "engine_seconds", "selected"):

@@ -29,7 +29,7 @@ def bars(
     """Horizontal bars, one per (label, value), with the value (and an optional note) printed."""
     if not rows:
         return '<p class="empty">nothing to show</p>'
-    left, bar_h, gap = 230, 18, 6
+    left, bar_h, gap = 240, 18, 6
     top = max((v for _, v in rows), default=0) or 1
     span = width - left - 120
     height = len(rows) * (bar_h + gap) + gap
@@ -45,7 +45,7 @@ def bars(
         parts.append(
             f'<g class="bar" data-label="{escape(name)}" data-value="{value}">'
             f"<title>{escape(name)}: {_fmt(value)}{escape(extra)}</title>"
-            f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(_clip(name, 34))}</text>'
+            f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(_clip(name, 32))}</text>'
             f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}" rx="2"/>'
             f'<text x="{left + w + 5:.1f}" y="{y + 13}">{_fmt(value)}{escape(extra)}</text></g>'
         )

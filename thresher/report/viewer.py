@@ -51,8 +51,11 @@ def _facts(trace: Trace) -> str:
         ("problem", f"{r['problem_id']} ({p.get('source', '?')}, {p.get('kind', '?')})"),
         ("model", f"{r['model']} @ {r['model_revision'] or '–'} via {r['engine']}"),
         ("mode", r["mode"] + (" · saw the reference" if r["conditioned_on_ground_truth"] else "")),
-        ("sampling", f"sample {r['sample_index']}, temperature {r['temperature']}, "
-                     f"max tokens {r['max_tokens']}, finish {r['finish_reason']}"),  # fmt: skip
+        (
+            "sampling",
+            f"sample {r['sample_index']}, temperature {r['temperature']}, "
+            f"max tokens {r['max_tokens']}, finish {r['finish_reason']}",
+        ),  # fmt: skip
         ("tokens", f"{r['prompt_tokens']} prompt, {r['completion_tokens']} output"),
         ("decision", trace.reason),
     ]
@@ -103,7 +106,9 @@ def _flaws(trace: Trace) -> str:
              f">{escape(f['severity'])}</span>"), f["step"], where, f["evidence"], critique)
         )  # fmt: skip
     return "<h4>Flaws</h4>" + table(
-        ("#", "labeler", "flaw", "severity", "step", "chars", "evidence", "critique"), rows, cls="flaws"
+        ("#", "labeler", "flaw", "severity", "step", "chars", "evidence", "critique"),
+        rows,
+        cls="flaws",
     )
 
 
@@ -153,7 +158,7 @@ def _entry(trace: Trace) -> str:
     return (
         f'<details class="trace" id="trace-{escape(trace.trace_id)}" '
         f'data-group="{escape(trace.group)}" data-search="{escape(search.lower())}">'
-        f"<summary>{summary}</summary><div class=\"body\">{_facts(trace)}{_text(trace)}"
+        f'<summary>{summary}</summary><div class="body">{_facts(trace)}{_text(trace)}'
         f"{_flaws(trace)}{_verdicts(trace)}{_trail(trace)}</div></details>"
     )
 
@@ -173,7 +178,7 @@ def trace_browser(sample: TraceSample) -> str:
         total = sample.totals.get(group, 0)
         parts.append(
             f'<div class="group" data-group="{group}"><h3>{escape(_GROUP_TITLES[group])} '
-            f'<small>{len(mine)} of {total} shown</small></h3>'
+            f"<small>{len(mine)} of {total} shown</small></h3>"
             + ("".join(_entry(t) for t in mine) or '<p class="empty">none in this version</p>')
             + "</div>"
         )
