@@ -116,6 +116,13 @@ def test_report_errors_name_the_problem(tmp_path: Path) -> None:
     Lake.open(empty).close()
     result = runner.invoke(app, ["report", "--lake", str(empty), "-o", str(tmp_path / "r.html")])
     assert result.exit_code != 0 and "the lake has no versions yet" in str(result.exception)
+    with Lake.open(empty) as lake:
+        lake.tag("by-hand")
+    manual = runner.invoke(app, ["report", "--lake", str(empty), "-o", str(tmp_path / "r.html")])
+    assert manual.exit_code != 0
+    assert "version 'by-hand' was tagged by hand and holds no decisions" in str(manual.exception)
+    diff = runner.invoke(app, ["diff", "by-hand", "by-hand", "--lake", str(empty)])
+    assert "tagged by hand" in str(diff.exception)
     missing = runner.invoke(app, ["report", "--lake", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "no lake at" in str(missing.exception)
     assert not (tmp_path / "r.html").exists()

@@ -42,10 +42,14 @@ class ReportResult:
 
 
 def previous_version(lake: Lake, version: VersionRef) -> VersionRef | None:
-    """The version tagged just before this one, if any."""
+    """The version tagged before this one by the same recipe (any, for untagged recipes)."""
     names = [v.name for v in lake.versions()]
-    index = names.index(version.name)
-    return resolve_version(lake, names[index - 1]) if index > 0 else None
+    recipe = version.note.get("recipe")
+    for name in reversed(names[: names.index(version.name)]):
+        earlier = resolve_version(lake, name)
+        if earlier.run_id and (recipe is None or earlier.note.get("recipe") == recipe):
+            return earlier
+    return None
 
 
 def build_report(
@@ -57,10 +61,14 @@ def build_report(
     compare_to: str | None = None,
 ) -> tuple[str, VersionRef, TraceSample, VersionRef | None]:
     """The report's HTML for a version (default: the newest) and what it was made from."""
-    ref = resolve_version(lake, version)
+    ref = resolve_version(lake, version, decided=True)
     figures = collect_figures(lake, ref)
     sample = sample_traces(lake, ref, per_group=per_group, max_chars=max_chars)
-    other = resolve_version(lake, compare_to) if compare_to else previous_version(lake, ref)
+    other = (
+        resolve_version(lake, compare_to, decided=True)
+        if compare_to
+        else previous_version(lake, ref)
+    )
     diff = diff_versions(lake, other, ref) if other is not None else None
     return render_page(ref, figures, sample, diff), ref, sample, other
 

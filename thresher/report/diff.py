@@ -113,8 +113,8 @@ def _decided(lake: Lake, version: VersionRef) -> pl.DataFrame:
 
 def diff_versions(lake: Lake, old: str | VersionRef, new: str | VersionRef) -> VersionDiff:
     """Compare what two named versions decided, subject by subject."""
-    a = old if isinstance(old, VersionRef) else resolve_version(lake, old)
-    b = new if isinstance(new, VersionRef) else resolve_version(lake, new)
+    a = old if isinstance(old, VersionRef) else resolve_version(lake, old, decided=True)
+    b = new if isinstance(new, VersionRef) else resolve_version(lake, new, decided=True)
     joined = _decided(lake, a).join(
         _decided(lake, b), on=["level", "subject"], how="full", coalesce=True, suffix="_new"
     )

@@ -36,7 +36,8 @@ th{background:#f1f3f5}td{max-width:520px;overflow-wrap:break-word}
 code{font-size:12px}pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0}
 .intro,.note,.empty{color:#495057}.note{font-size:12px}
 figure.hist{display:inline-block;margin:4px 14px 4px 0}figcaption{font-size:12px}
-details.trace{border:1px solid #ced4da;border-radius:4px;margin:6px 0;padding:4px 8px}
+details.trace{border:1px solid #ced4da;border-radius:4px;margin:6px 0;padding:4px 8px;
+scroll-margin-top:48px}
 details.trace>summary{cursor:pointer}details.trace[open]{background:#fcfcfd}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;background:#e9ecef}
 .g-selected{background:#b2f2bb}.g-flawed_positive{background:#ffd8a8}.g-incorrect{background:#ffc9c9}

@@ -45,15 +45,20 @@ class VersionRef:
         return str(self.note.get("decisions_head") or "")
 
 
-def resolve_version(lake: Lake, name: str | None) -> VersionRef:
-    """The named version (default: the newest); unknown names list the known ones."""
+def resolve_version(lake: Lake, name: str | None, *, decided: bool = False) -> VersionRef:
+    """The named version (default: the newest); unknown names list the known ones. With
+    `decided`, a version tagged by hand (no selection run, so no decisions) is refused."""
     versions = lake.versions()
     if not versions:
         raise NotFoundError(
             "the lake has no versions yet",
             hint="`thresher run RECIPE` or `thresher select --recipe RECIPE` tags one",
         )
-    chosen = versions[-1] if name is None else next((v for v in versions if v.name == name), None)
+    if name is None:  # the newest (made by a selection run, when decisions are wanted)
+        runs = [v for v in versions if v.flow_run_id or not decided]
+        chosen = runs[-1] if runs else versions[-1]
+    else:
+        chosen = next((v for v in versions if v.name == name), None)
     if chosen is None:
         known = ", ".join(v.name for v in versions)
         raise NotFoundError(
@@ -66,6 +71,11 @@ def resolve_version(lake: Lake, name: str | None) -> VersionRef:
         note = {"text": chosen.note}
     if not isinstance(note, dict):
         note = {"text": chosen.note}
+    if decided and not chosen.flow_run_id:
+        raise NotFoundError(
+            f"version {chosen.name!r} was tagged by hand and holds no decisions",
+            hint="report or diff a version made by `thresher run` or `thresher select`",
+        )
     return VersionRef(
         name=chosen.name,
         snapshot_id=chosen.snapshot_id,

@@ -86,7 +86,7 @@ def _text(trace: Trace) -> str:
     )
     body = render_text(trace.text, trace.sentences, trace.flaws, trace.sentence_offset)
     return (
-        f'{scorer}<pre class="text" data-trace="{escape(trace.trace_id)}" '
+        f'{scorer}{legend() if trace.sentences or trace.flaws else ""}<pre class="text" data-trace="{escape(trace.trace_id)}" '
         f'data-offset="{trace.sentence_offset}">{body}</pre>{cut}'
     )
 
