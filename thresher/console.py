@@ -106,8 +106,10 @@ def captured_output(log_path: Path, *, verbose: bool = False) -> Iterator[Termin
         os.dup2(saved[1], 2)
         for thread in tees:  # a child process still holding the pipe only delays EOF
             thread.join(timeout=5)
-        for fd in (*saved, log):
-            os.close(fd)
+        if not any(thread.is_alive() for thread in tees):
+            for fd in (*saved, log):  # else a pump still writes to them: a reused number would
+                os.close(fd)  # send its bytes to whatever file was opened next
+
         for stream in (terminal.stdout, terminal.stderr):
             with contextlib.suppress(Exception):
                 stream.close()

@@ -155,11 +155,14 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     clusters = _rows(
         lake,
         f"{_TRACES}, a AS (SELECT d.*, t.reason FROM dedup_assignments d "
-        "JOIN traces t USING (trace_id)) SELECT method, embedder, threshold, cluster_id, "
-        "any_value(representative_trace_id) AS representative, count(*) AS size, "
-        "list(trace_id ORDER BY trace_id) AS members, list(reason ORDER BY trace_id) AS reasons, "
-        "min(max_similarity) AS min_similarity FROM a GROUP BY ALL HAVING count(*) > 1 "
-        "ORDER BY size DESC, cluster_id LIMIT 20",
+        "JOIN traces t USING (trace_id)), top AS (SELECT method, embedder, threshold, "
+        "cluster_id, count(*) AS size FROM a GROUP BY ALL HAVING count(*) > 1 "
+        "ORDER BY size DESC, cluster_id LIMIT 20) "
+        "SELECT method, embedder, threshold, cluster_id, size, "
+        "any_value(representative_trace_id) AS representative, "
+        "list(trace_id ORDER BY trace_id) AS members, list(reason ORDER BY trace_id) AS reasons "
+        "FROM a JOIN top USING (method, embedder, threshold, cluster_id) GROUP BY ALL "
+        "ORDER BY size DESC, cluster_id",
         version,
     )
     contamination = _rows(
