@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from thresher.schemas import NotFoundError
+from thresher.schemas import DatasetVersion, NotFoundError
 from thresher.storage import Lake
 
 __all__ = ["DECIDED", "VersionRef", "family", "resolve_version"]
@@ -54,6 +54,7 @@ def resolve_version(lake: Lake, name: str | None, *, decided: bool = False) -> V
             "the lake has no versions yet",
             hint="`thresher run RECIPE` or `thresher select --recipe RECIPE` tags one",
         )
+    chosen: DatasetVersion | None
     if name is None:  # the newest (made by a selection run, when decisions are wanted)
         runs = [v for v in versions if v.flow_run_id or not decided]
         chosen = runs[-1] if runs else versions[-1]
