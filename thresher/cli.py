@@ -39,9 +39,10 @@ app = typer.Typer(
 
 
 def _consoles() -> tuple[Any, Any]:
-    from rich.console import Console
+    """The terminal's stdout and stderr consoles (the quiet console re-points them)."""
+    from thresher.console import CONSOLES
 
-    return Console(), Console(stderr=True)
+    return CONSOLES[0], CONSOLES[1]
 
 
 def _default(section: type[BaseModel], name: str) -> Any:
@@ -138,6 +139,13 @@ LakeOption = Annotated[
 ]
 ProblemsOption = Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Also show the engines' and Prefect's logs here (they always go to <lake>/logs/).",
+    ),
+]
 OutputOption = Annotated[
     str | None,
     typer.Option(
@@ -168,6 +176,14 @@ def _lake(option: str | None) -> str:
     from thresher.storage import resolve_lake
 
     return resolve_lake(option)
+
+
+def _quiet(lake: str, command: str, verbose: bool) -> Any:
+    """Logs of engines and Prefect to <lake>/logs (and here too with --verbose)."""
+    from thresher.console import CONSOLES
+    from thresher.quiet import quiet_command
+
+    return quiet_command(lake, command, CONSOLES, verbose=verbose)
 
 
 def _sandbox_policy(allow_weak: bool) -> None:
@@ -431,12 +447,17 @@ def run(
         ),
     ] = None,
     allow_weak_sandbox: WeakSandboxOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
+    from thresher.config import load_recipe
     from thresher.console import run_command
+    from thresher.storage import resolve_lake
 
     _sandbox_policy(allow_weak_sandbox)
-    run_command(recipe, lake, export=export, console=_consoles()[0], max_rollouts=max_rollouts)
+    location = resolve_lake(lake, load_recipe(recipe).lake)
+    with _quiet(location, "run", verbose):
+        run_command(recipe, lake, export=export, console=_consoles()[0], max_rollouts=max_rollouts)
 
 
 @app.command()
@@ -536,6 +557,50 @@ def schedule(
     schedule_command(recipe, cron, name, timezone, lake, console=_consoles()[0])
 
 
+# -- report and diff: see a version, compare two ---------------------------------------------------
+
+
+@app.command()
+def report(
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name (default: the newest).")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="The HTML file to write.")
+    ] = "report.html",
+    samples: Annotated[
+        int,
+        typer.Option("--samples", help="Traces per group (selected, flawed, incorrect) to show."),
+    ] = 30,
+    compare_to: Annotated[
+        str | None,
+        typer.Option("--compare-to", help="Version to diff against (default: the one before)."),
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Write a self-contained HTML report of a version: figures, trace browser, changes."""
+    from thresher.report.commands import report_command
+
+    report_command(_lake(lake), version, output, samples=samples, compare_to=compare_to,
+                   console=_consoles()[0])  # fmt: skip
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier version name.")],
+    new: Annotated[str, typer.Argument(help="The later version name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    limit: Annotated[
+        int, typer.Option("--limit", help="table: changed subjects to list (0: counts only).")
+    ] = 50,
+    lake: LakeOption = None,
+) -> None:
+    """Show traces and problems that entered or left the selection between two versions."""
+    from thresher.report.commands import diff_command
+
+    diff_command(_lake(lake), old, new, fmt, limit=limit, console=_consoles()[0])
+
+
 # -- generate: rollouts on vLLM or an OpenAI-compatible server ------------------------------------
 
 _GEN = GenerationConfig
@@ -624,6 +689,7 @@ def generate(
         float | None, typer.Option("--gpu-memory-utilization", help="vllm: GPU memory share.")
     ] = _default(_GEN, "gpu_memory_utilization"),
     as_json: JsonOption = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = None,
 ) -> None:
     """Generate rollouts for a problem set; re-running generates only the missing ones."""
@@ -641,7 +707,8 @@ def generate(
         tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
         enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
     )  # fmt: skip
-    generate_command(_lake(lake), problems, config, mode, limit=limit, as_json=as_json)
+    with _quiet(_lake(lake), "generate", verbose):
+        generate_command(_lake(lake), problems, config, mode, limit=limit, as_json=as_json)
 
 
 # -- provenance, dedup, decontamination ----------------------------------------------------------
@@ -696,6 +763,7 @@ def provenance(
         typer.Option("--enforce-eager/--no-enforce-eager", help="vllm: skip graph compilation."),
     ] = _default(_GEN, "enforce_eager"),
     as_json: JsonOption = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = None,
 ) -> None:
     """Trace where each sentence came from and store per-trace teacher-student divergence."""
@@ -709,7 +777,8 @@ def provenance(
         GenerationConfig, "provenance", dtype=dtype, max_model_len=max_model_len,
         enforce_eager=enforce_eager,
     )  # fmt: skip
-    provenance_command(_lake(lake), problems, config, generation, as_json=as_json)
+    with _quiet(_lake(lake), "provenance", verbose):
+        provenance_command(_lake(lake), problems, config, generation, as_json=as_json)
 
 
 _DEDUP = DedupConfig
@@ -749,6 +818,7 @@ def dedup(
         int, typer.Option("--batch-size", help="Traces embedded per lake commit.")
     ] = _default(_DEDUP, "batch_size"),
     as_json: JsonOption = False,
+    verbose: VerboseOption = False,
     lake: LakeOption = None,
 ) -> None:
     """Cluster exact and near-duplicate traces (embeddings + FAISS); labels only."""
@@ -759,7 +829,8 @@ def dedup(
         device=device, policy=policy, scope=scope, batch_size=batch_size,
         method="exact" if exact_only else "embedding",
     )  # fmt: skip
-    dedup_command(_lake(lake), problems, config, as_json=as_json)
+    with _quiet(_lake(lake), "dedup", verbose):
+        dedup_command(_lake(lake), problems, config, as_json=as_json)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from thresher.stages.plan import plan_run
 from thresher.storage import Lake, resolve_lake
 
 __all__ = [
+    "CONSOLES",
     "audit_verify_command",
     "audit_why_command",
     "decontaminate_command",
@@ -109,6 +110,26 @@ def run_command(
     for query in example_queries(summary.version):
         console.print(f"  {query}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"  thresher audit verify --version {summary.version}", highlight=False)
+    _print_report(summary.version, summary.exports, console)
+
+
+def _print_report(version: str, exports: dict[str, str], console: Console) -> None:
+    """The last line of a run: where its HTML report is (written beside the exports)."""
+    from thresher.pipeline.card import REPORT_FILE
+
+    beside = [Path(p).parent / REPORT_FILE for p in exports.values()]
+    if beside and beside[0].exists():
+        console.print(
+            f"report: [bold]{beside[0]}[/] (open it in a browser)", highlight=False, soft_wrap=True
+        )
+    else:
+        console.print(
+            f"report: not written (no exports); `thresher report --version {version} "
+            "-o report.html` writes one",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def select_command(recipe_path: str, lake: str | None, *, console: Console) -> None:
@@ -208,8 +229,8 @@ def export_command(
                 shard_rows=config.shard_rows,
             )  # fmt: skip
             console.print(
-                f"wrote {result.rows} {fmt} rows to {result.out} ({len(result.files) - 1} "
-                f"shard(s) + README.md), fingerprint {result.fingerprint[:16]}…"
+                f"wrote {result.rows} {fmt} rows to {result.out} ({len(result.files) - 2} "
+                f"shard(s) + README.md + report.html), fingerprint {result.fingerprint[:16]}…"
             )
             if config.push_to_hub:
                 url = push_to_hub(result.out, config.push_to_hub, private=config.private)
@@ -238,12 +259,17 @@ def schedule_command(
     serve_schedule(recipe_path, cron, name=name, timezone=timezone, lake=location)
 
 
+# The terminal, for every command of this process (the quiet console re-points these two while
+# engine and Prefect logs go to a file).
+CONSOLES: tuple[Console, Console] = (Console(), Console(stderr=True))
+
+
 def _out() -> Console:
-    return Console()
+    return CONSOLES[0]
 
 
 def _err() -> Console:
-    return Console(stderr=True)
+    return CONSOLES[1]
 
 
 def show_note(lake: Lake) -> None:

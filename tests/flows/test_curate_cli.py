@@ -19,7 +19,6 @@ from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
 from ..conftest import behind_thresher
-
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
 
 runner = CliRunner()

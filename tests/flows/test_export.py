@@ -149,9 +149,10 @@ def test_new_and_empty_folders_get_the_export_and_a_marker(lake_dir: Path, tmp_p
     assert fresh.fingerprint == into_empty.fingerprint
     for out in (tmp_path / "deep" / "new" / "rl", empty):
         marker = json.loads((out / MARKER).read_text())
-        assert marker["files"] == ["README.md", "data/train-00000-of-00001.parquet"]
+        ours = ["README.md", "data/train-00000-of-00001.parquet", "report.html"]
+        assert marker["files"] == ours
         assert marker["format"] == "rl" and marker["tool"] == "thresher export"
-        assert sorted(_tree(out)) == [MARKER, "README.md", "data/train-00000-of-00001.parquet"]
+        assert sorted(_tree(out)) == sorted([MARKER, *ours])
     assert sorted(p.name for p in (tmp_path / "deep" / "new").iterdir()) == ["rl"]
 
 
@@ -175,6 +176,7 @@ def test_reexport_replaces_only_its_own_files(lake_dir: Path, tmp_path: Path) ->
     assert json.loads(files[MARKER])["files"] == [
         "README.md",
         "data/train-00000-of-00001.parquet",
+        "report.html",
     ]
     assert again.rows == 3 and not [p for p in out.rglob("*") if "thresher-tmp" in p.name]
 

@@ -57,7 +57,7 @@ def _lake(path: Path, scorer: str) -> dict[str, float]:
 def test_the_budget_keeps_the_recipe_scorers_highest_divergence(tmp_path: Path) -> None:
     recipe = parse_recipe(RECIPE.format(budget=2))
     scorer = select.scorer_name(recipe)
-    assert scorer is not None and scorer.startswith("provenance_v1:")
+    assert scorer is not None and scorer.startswith("provenance_v2:")
     divergence = _lake(tmp_path / "lake", scorer)
     with Lake.open(tmp_path / "lake") as lake:
         result = select.run(lake, recipe)

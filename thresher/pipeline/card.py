@@ -13,7 +13,9 @@ import yaml
 from thresher.pipeline.export import ExportSource
 from thresher.schemas import FUNNEL_STAGES
 
-__all__ = ["render_card"]
+__all__ = ["REPORT_FILE", "render_card"]
+
+REPORT_FILE = "report.html"  # the version's HTML report, written beside the card
 
 _FORMAT_NOTES = {
     "sft": "chat `messages` (user question, assistant reasoning + answer) of selected traces",
@@ -99,6 +101,11 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
             if prov_rows
             else "Provenance was not scored for this version."
         ),
+        "## Report\n\n"
+        f"[{REPORT_FILE}]({REPORT_FILE}) is the version's report: the funnel, decisions, flaw, "
+        "pass-rate, provenance and cost figures, a browser of sampled traces (sentences coloured "
+        "by provenance, flaws marked, the decision trail of each) and the changes since the "
+        "version before. One self-contained file: download it and open it in a browser.",
         "## Load\n\n```python\nfrom datasets import load_dataset\n\n"
         'ds = load_dataset("path/or/OWNER/NAME", split="train")\n```',
         "## Recipe\n\n```yaml\n" + (source.recipe_yaml.strip() or "# not recorded") + "\n```",

@@ -331,8 +331,10 @@ def write_export(
     fmt: str,
     card: str,
     shard_rows: int = 50_000,
+    extra: dict[str, str] | None = None,
 ) -> ExportResult:
-    """Write Parquet shards under out/data and the card as out/README.md.
+    """Write Parquet shards under out/data, the card as out/README.md and `extra` text files
+    (name -> text, e.g. the report), all in one staged, atomic step.
 
     `out` must be new, empty, or an earlier thresher export (its marker says so): anything
     else is refused untouched. The files are staged beside or inside `out` and renamed into
@@ -350,10 +352,12 @@ def write_export(
             names.append(name)
         (staging / "README.md").write_text(card, encoding="utf-8")
         names.append("README.md")
-        digest = sha256_hex(
+        digest = sha256_hex(  # the data and its card; extra files do not change the identity
             b"".join(sha256_hex((staging / n).read_bytes()).encode() for n in sorted(names))
         )
-    files = [out / n for n in names]
+        for name, text in (extra or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+    files = [out / n for n in names] + [out / n for n in (extra or {})]
     return ExportResult(out, fmt, table.num_rows, files, digest)
 
 

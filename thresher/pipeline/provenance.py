@@ -37,7 +37,7 @@ __all__ = [
     "summarize_trace",
 ]
 
-PROVENANCE_VERSION = "provenance_v1"
+PROVENANCE_VERSION = "provenance_v2"  # v2: a prefix continuation is scored whole
 CATEGORIES: tuple[ProvenanceCategory, ...] = (
     "teacher_originated",
     "student_originated",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from thresher.config import ExportConfig
-from thresher.pipeline.card import render_card
+from thresher.pipeline.card import REPORT_FILE, render_card
 from thresher.pipeline.export import (
     ExportResult,
     ExportSource,
@@ -168,13 +168,20 @@ def export_version(
     think_style: ThinkStyle = "think_tags",
     shard_rows: int = 50_000,
     source: ExportSource | None = None,
+    report_html: str | None = None,
 ) -> ExportResult:
-    """Write one format of one version to `out` (Parquet shards + README.md card)."""
+    """Write one format of one version to `out` (Parquet shards + README.md card + report.html)."""
     (fmt,) = format_names([fmt])
     source = source or read_export_source(lake, version)
     table = build_rows(source, fmt, think_style)
     card = render_card(source, fmt, table.num_rows, think_style)
-    return write_export(table, Path(out), fmt, card, shard_rows=shard_rows)
+    if report_html is None:
+        from thresher.report import build_report
+
+        report_html = build_report(lake, source.version)[0]
+    # The version's report rides along in the export folder (the card links to it).
+    extra = {REPORT_FILE: report_html}
+    return write_export(table, Path(out), fmt, card, shard_rows=shard_rows, extra=extra)
 
 
 def push_to_hub(
@@ -234,13 +241,17 @@ def run(
     """Write (and push, when configured) a version's export formats; format -> folder."""
     if not config.formats:
         return {}
+    from thresher.report import build_report, write_html
+
     root = Path(out_root or config.out) / version
     source = read_export_source(lake, version)
+    report = build_report(lake, version)[0]  # rendered once: beside the formats and in each
+    write_html(root / REPORT_FILE, report)
     written: dict[str, str] = {}
     for fmt in config.formats:
         result = export_version(
             lake, version, fmt, root / fmt, think_style=config.think_style,
-            shard_rows=config.shard_rows, source=source,
+            shard_rows=config.shard_rows, source=source, report_html=report,
         )  # fmt: skip
         written[fmt] = str(result.out)
         if config.push_to_hub:

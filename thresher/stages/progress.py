@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +18,29 @@ __all__ = [
     "GenerationProgress",
     "count_lines",
     "counted_progress",
+    "display",
     "progress_bar",
+    "set_display",
     "terminate_cleanly",
 ]
+
+_DISPLAY: Any = None  # a rich Console set by the CLI (the terminal, while logs go to a file)
+
+
+def set_display(console: Any) -> Any:
+    """Draw progress on this rich Console (None: stderr); returns the previous one."""
+    global _DISPLAY
+    previous, _DISPLAY = _DISPLAY, console
+    return previous
+
+
+def display() -> Any:
+    """The rich Console progress is drawn on."""
+    if _DISPLAY is not None:
+        return _DISPLAY
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @contextmanager
@@ -32,7 +51,6 @@ def progress_bar(
     if not enabled:
         yield lambda n=1: None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -48,7 +66,7 @@ def progress_bar(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=display(),
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
@@ -66,11 +84,12 @@ class GenerationProgress:
         self._start = 0.0
         self._progress: Any = None
         self._task: Any = None
+        self._console: Any = None
 
     def __enter__(self) -> GenerationProgress:
         self._start = time.perf_counter()
-        if self.enabled and sys.stderr.isatty():
-            from rich.console import Console
+        self._console = display()
+        if self.enabled and self._console.is_terminal:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -86,7 +105,7 @@ class GenerationProgress:
                 TextColumn("{task.fields[rates]}"),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=self._console,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=self.total, rates="")
@@ -109,11 +128,12 @@ class GenerationProgress:
             self._progress.update(self._task, advance=prompts, rates=text)
         elif self.enabled:
             eta_text = f"{eta:.0f}s" if eta is not None else "?"
-            print(
-                f"{self.description}: {self.done}/{self.total} prompts, {text}, ETA {eta_text}",
-                file=sys.stderr,
-                flush=True,
+            # Through the console's file, not print(): Prefect's log_prints would log a print.
+            file = self._console.file
+            file.write(
+                f"{self.description}: {self.done}/{self.total} prompts, {text}, ETA {eta_text}\n"
             )
+            file.flush()
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
