@@ -208,6 +208,9 @@ def ingest(
         f"({report.already_present} already present, {report.duplicates} duplicate rows), "
         f"quarantined {report.quarantined}"
     )
+    if report.answers_parsed:
+        how = ", ".join(f"{n} by {m}" for m, n in sorted(report.answers_parsed.items()))
+        console.print(f"answers taken from worked solutions: {how}", highlight=False)
     if report.first_error:
         console.print(f"first quarantined row: {report.first_error}", highlight=False)
     if report.ignored_columns:
