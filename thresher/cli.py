@@ -417,7 +417,7 @@ def audit_why(
 
 @app.command("export")
 def export_cmd(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo or prm.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo, prm or opsd.")],
     out: Annotated[
         str,
         typer.Option(
@@ -432,6 +432,28 @@ def export_cmd(
     think_style: Annotated[
         str, typer.Option("--think-style", help="think_tags, reasoning_field or plain.")
     ] = "think_tags",
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Row layout: sft messages|prompt_completion, dpo messages|strings, prm "
+            "stepwise|critic (default: the first).",
+        ),
+    ] = None,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license", help="Hub license id of the data (default: the recipe's or the source's)."
+        ),
+    ] = None,
+    answer_instruction: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-instruction",
+            help="Answer-format instruction for RL/OPSD prompts (default: per kind, e.g. "
+            "\\boxed{} for math; '' for none).",
+        ),
+    ] = None,
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="OWNER/NAME dataset repo to push to.")
     ] = None,
@@ -441,9 +463,12 @@ def export_cmd(
     lake: LakeOption = DEFAULT_LAKE,
 ) -> None:
     """Export a version as Parquet shards + dataset card; optionally push to the Hub."""
-    from thresher.flows.cli_support import export_command
+    from thresher.flows.cli_support import ExportRequest, export_command
 
-    export_command(lake, version, fmt, out, think_style, push_to_hub, private, console=console)
+    request = ExportRequest(
+        version, fmt, out, think_style, layout, license, answer_instruction, push_to_hub, private
+    )
+    export_command(lake, request, console=console)
 
 
 @app.command()

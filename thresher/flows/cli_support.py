@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -180,36 +181,46 @@ def audit_why_command(lake: str, subject: str, fmt: str, *, console: Console) ->
         console.print(f"  evidence {json.dumps(row['evidence'], sort_keys=True)}", highlight=False)
 
 
-def export_command(
-    lake: str,
-    version: str | None,
-    fmt: str,
-    out: str,
-    think_style: str,
-    push_to_hub: str | None,
-    private: bool,
-    *,
-    console: Console,
-) -> None:
+@dataclass(frozen=True)
+class ExportRequest:
+    """The options of `thresher export`."""
+
+    version: str | None
+    fmt: str
+    out: str
+    think_style: str
+    layout: str | None
+    license: str | None
+    answer_instruction: str | None
+    push_to_hub: str | None
+    private: bool
+
+
+def export_command(lake: str, request: ExportRequest, *, console: Console) -> None:
     """`thresher export`: write one format of a version; optionally push it."""
     from thresher.flows.export import export_version
     from thresher.flows.export import push_to_hub as push
 
-    if think_style not in ("think_tags", "reasoning_field", "plain"):
+    r = request
+    if r.think_style not in ("think_tags", "reasoning_field", "plain"):
         raise InputError(
-            f"unknown think style {think_style!r}; use think_tags, reasoning_field or plain",
+            f"unknown think style {r.think_style!r}; use think_tags, reasoning_field or plain",
             field="--think-style",
         )
-    check_export_folder(Path(out))  # refuse a folder that is not ours before reading anything
+    check_export_folder(Path(r.out))  # refuse a folder that is not ours before reading anything
     with Lake.open(lake, read_only=True) as opened:
-        result = export_version(opened, version, fmt, out, think_style=think_style)  # type: ignore[arg-type]
+        result = export_version(
+            opened, r.version, r.fmt, r.out, think_style=r.think_style,  # type: ignore[arg-type]
+            layout=r.layout, license=r.license, answer_instruction=r.answer_instruction,
+            repo_id=r.push_to_hub,
+        )  # fmt: skip
     console.print(
-        f"wrote {result.rows} {fmt} rows to {result.out} ({len(result.files) - 1} shard(s) + "
+        f"wrote {result.rows} {r.fmt} rows to {result.out} ({len(result.files) - 1} shard(s) + "
         f"README.md), fingerprint {result.fingerprint[:16]}…"
     )
-    if push_to_hub:
-        url = push(result.out, push_to_hub, private=private)
-        console.print(f"pushed to {push_to_hub}: {url}")
+    if r.push_to_hub:
+        url = push(result.out, r.push_to_hub, private=r.private)
+        console.print(f"pushed to {r.push_to_hub}: {url}")
 
 
 def schedule_command(

@@ -307,13 +307,15 @@ def export_stage(
     source = read_export_source(ctx.lake, version)
     written: dict[str, str] = {}
     for fmt in ex.formats:
+        repo_id = f"{ex.push_to_hub}-{fmt}" if ex.push_to_hub else None
         result = export_version(
             ctx.lake, version, fmt, root / fmt, think_style=ex.think_style,
-            shard_rows=ex.shard_rows, source=source,
+            shard_rows=ex.shard_rows, source=source, layout=ex.layouts.get(fmt),
+            answer_instruction=ex.answer_instruction, repo_id=repo_id,
         )  # fmt: skip
         written[fmt] = str(result.out)
-        if ex.push_to_hub:
-            push_to_hub(result.out, f"{ex.push_to_hub}-{fmt}", private=ex.private)
+        if repo_id:
+            push_to_hub(result.out, repo_id, private=ex.private)
     return written
 
 
