@@ -399,11 +399,8 @@ def test_a_repushed_export_replaces_its_shards_and_keeps_other_files(
         export_version(lake, "tiny-v1", "sft", tmp_path / "sft", think_style="plain")
         push_to_hub(tmp_path / "sft", "me/tiny", token="hf_secret_token_123")
     assert sorted(fake_hub["deleted"]) == first
-    assert sorted(fake_hub["repo"]) == [
-        "README.md",
-        f"data/{(tmp_path / 'sft' / 'data').iterdir().__next__().name}",
-        "notes.md",
-    ]
+    (shard,) = (tmp_path / "sft" / "data").iterdir()
+    assert sorted(fake_hub["repo"]) == ["README.md", f"data/{shard.name}", "notes.md"]
 
 
 def test_a_push_without_a_license_is_refused_before_the_hub_is_asked(
@@ -468,3 +465,29 @@ def test_an_unwritable_export_folder_is_a_clear_error(lake_dir: Path, tmp_path: 
         with pytest.raises((InputError, OutputError), match="cannot write"):
             export_version(lake, "tiny-v1", "sft", a_file / "sub" / "out")
     assert a_file.read_text() == "x"
+
+
+def test_export_cli_layout_license_and_instruction(lake_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from thresher.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "critic"
+    args = ["export", "-f", "prm", "-o", str(out), "--lake", str(lake_dir)]
+    done = runner.invoke(app, [*args, "--layout", "critic", "--license", "CC-BY-4.0"])
+    assert done.exit_code == 0, done.output
+    rows = pq.read_table(next((out / "data").glob("*.parquet"))).to_pylist()
+    assert {r["label"] for r in rows} == {-1, 0} and "steps" in rows[0]
+    assert "license: cc-by-4.0" in (out / "README.md").read_text()
+    bad = runner.invoke(app, [*args, "--layout", "chat"])
+    assert isinstance(bad.exception, InputError)  # `thresher` prints it as `error: ...`
+    assert "has no layout 'chat'; layouts: stepwise, critic" in str(bad.exception)
+    rl = tmp_path / "rl"
+    plain = runner.invoke(
+        app,
+        ["export", "-f", "rl", "-o", str(rl), "--answer-instruction", "", "--lake", str(lake_dir)],
+    )
+    assert plain.exit_code == 0, plain.output
+    row = pq.read_table(next((rl / "data").glob("*.parquet"))).to_pylist()[0]
+    assert row["prompt"][0]["content"] == row["question"]

@@ -135,6 +135,13 @@ def test_the_answer_is_not_repeated_after_the_reasoning() -> None:
         "<think>\nWe add 20 and 20.\nSo 20 + 20 = 40.\n</think>\n\nThe answer is 40."
     )
     assert assistant_text(rollout, "plain") == whole == GOOD  # the trace as written
+    # An answer followed by more text: the text is kept once, after the think block.
+    noted = _rollout(
+        "p1", "", "So 8 * 5 = 40.\nThe answer is 40.\n\nNote: checked.", "The answer is 40."
+    )
+    assert assistant_text(noted, "think_tags") == (
+        "<think>\nSo 8 * 5 = 40.\n</think>\n\nThe answer is 40.\n\nNote: checked."
+    )
     # A trace that is only its answer line has no think block at all.
     only = _rollout("p1", "The answer is 40.", "The answer is 40.", "The answer is 40.")
     assert assistant_text(only, "think_tags") == "The answer is 40."

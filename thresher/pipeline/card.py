@@ -29,7 +29,7 @@ _FORMAT_NOTES = {
     "reference solution a teacher sees (`privileged_context`)",
 }
 _TRAIN = {
-    "rl": "verl: `data.train_files=<this folder>/data/*.parquet "
+    "rl": "verl: `data.train_files=<the data/*.parquet files> "
     "reward.custom_reward_function.path=pkg://thresher.rewards.verl "
     "reward.custom_reward_function.name=compute_score`; TRL: "
     "`GRPOTrainer(reward_funcs=[thresher.rewards.trl.verifier_reward], ...)`",

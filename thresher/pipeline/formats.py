@@ -137,17 +137,17 @@ def reasoning_and_answer(rollout: dict[str, Any]) -> tuple[str, str, str]:
     """(reasoning, answer, whole text) of a trace, the answer never repeated in the reasoning.
 
     Without think markers, generation stores the whole completion as the reasoning and its final
-    answer line (a suffix of it) as the answer: that suffix is cut from the reasoning.
+    answer (a part of it) as the answer: the reasoning ends where the answer's last occurrence
+    starts, and the answer runs from there to the end (a note after it stays, once).
     """
     reasoning = (rollout.get("reasoning") or "").strip()
     answer = (rollout.get("answer_text") or "").strip()
     if not reasoning and not answer:
         whole = (rollout.get("completion") or "").strip()
         return "", whole, whole
-    if answer and reasoning.endswith(answer):
-        whole = reasoning
-        reasoning = reasoning[: len(reasoning) - len(answer)].rstrip()
-        return reasoning, answer, whole
+    at = reasoning.rfind(answer) if answer else -1
+    if at >= 0:
+        return reasoning[:at].rstrip(), reasoning[at:].strip(), reasoning
     return reasoning, answer, "\n\n".join(p for p in (reasoning, answer) if p)
 
 

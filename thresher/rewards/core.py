@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,31 @@ def _verify_item(index: int, item: RewardItem) -> VerifyItem:
     return VerifyItem(str(index), item.kind, item.response, gold=item.ground_truth)
 
 
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start verifier processes without re-running the caller's script.
+
+    multiprocessing's forkserver imports the main script into new processes, and training
+    scripts (verl, TRL, notebooks turned scripts) rarely have an ``if __name__ ==
+    "__main__"`` guard: the workers would start training again. They need nothing from it (their
+    work and results are thresher's own types), so the main module's file and spec are hidden
+    while the pool starts or replaces a worker.
+    """
+    main = sys.modules.get("__main__")
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if main and k in main.__dict__
+    }
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 class RewardScorer:
     """Verifier outcomes for reward items, with a lazily started pool of verifier workers."""
 
@@ -100,7 +127,7 @@ class RewardScorer:
         for i, item in enumerate(items):
             groups.setdefault(verifier_name(item.kind, item.verifier), []).append(i)
         results: list[Outcome | None] = [None] * len(items)
-        with self._lock:
+        with self._lock, _main_module_hidden():
             pool = self._active_pool()
             for name, indices in groups.items():
                 checked = verify_items(
