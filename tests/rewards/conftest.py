@@ -12,10 +12,10 @@ from thresher.pipeline.export import ExportSource, build_rows, write_export
 
 TESTS = json.dumps({"stdin_stdout": [{"input": "3\n", "output": "6\n"}]})
 PROBLEMS = {
-    "p-math": ("What is 20 + 20?", "40", None, "math"),
-    "p-choice": ("Which is even? A) 3 B) 4", "B", None, "choice"),
-    "p-exact": ("Name the capital of France.", "Paris", None, "exact"),
-    "p-code": ("Read n and print 2n.", None, TESTS, "code"),
+    "p-math": ("What is 20 + 20?", "40", None, "math", "Twenty and twenty: 20 + 20 = 40."),
+    "p-choice": ("Which is even? A) 3 B) 4", "B", None, "choice", None),
+    "p-exact": ("Name the capital of France.", "Paris", None, "exact", None),
+    "p-code": ("Read n and print 2n.", None, TESTS, "code", None),
 }
 
 # Responses a policy might give, with the reward thresher's verifier must give them.
@@ -43,11 +43,11 @@ def rl_source() -> ExportSource:
             "source": "quiz",
             "question": q,
             "answer": a,
-            "solution": None,
+            "solution": solution,
             "kind": kind,
             "tests_json": tests,
         }
-        for pid, (q, a, tests, kind) in PROBLEMS.items()
+        for pid, (q, a, tests, kind, solution) in PROBLEMS.items()
     }
     return ExportSource(
         version="quiz-v1",
@@ -60,7 +60,7 @@ def rl_source() -> ExportSource:
         pass_rates=dict.fromkeys(problems, 0.0),
         problems=problems,
         rollouts={},
-        verifiers={pid: f"{kind}_v2" for pid, (_, _, _, kind) in PROBLEMS.items()},
+        verifiers={pid: f"{spec[3]}_v2" for pid, spec in PROBLEMS.items()},
         license="mit",
     )
 

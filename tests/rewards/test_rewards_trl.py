@@ -80,6 +80,10 @@ def test_trl_accuracy_reward_reads_the_solution_column(rl_export: Path) -> None:
     from trl.rewards import accuracy_reward
 
     row = _export_rows(rl_export)["p-math"]
+    # The worked solution ends in its boxed answer: what accuracy_reward parses as the gold.
+    assert (
+        row["solution"] == "Twenty and twenty: 20 + 20 = 40.\n\nThe final answer is $\\boxed{40}$."
+    )
     completions = [
         [{"role": "assistant", "content": "20 + 20 = 40, so the answer is $\\boxed{40}$."}],
         [{"role": "assistant", "content": "It is $\\boxed{41}$."}],
