@@ -3,7 +3,7 @@
 The synthetic lake holds N traces (10 per problem, two modes) with verdicts, flaw labels at char
 spans, ~10 scored sentences per trace, trace scores, exact-dedup clusters, problem stats and a
 few contamination flags; its two versions are made by the real selection policy
-(`select_and_tag`: evidence, DES events, hash chain) with two thresholds. The peer, in the same
+(`select.run`: evidence, DES events, hash chain) with two thresholds. The peer, in the same
 run, is what a user does without the report: plain SELECTs of the same version's rows
 (decisions, rollouts, verdicts, flaw labels, sentence scores) written out as JSON lines.
 Rounds alternate report and peer; medians are printed as JSON with the output sizes.
@@ -30,8 +30,6 @@ import pyarrow as pa
 from pydantic_core import PydanticUndefined
 
 from thresher.config import Recipe, parse_recipe
-from thresher.flows.select import select_and_tag
-from thresher.flows.stages import sampling_spec
 from thresher.report import build_report, diff_versions, resolve_version, write_report
 from thresher.report.versions import DECIDED
 from thresher.schemas import (
@@ -46,6 +44,8 @@ from thresher.schemas import (
     Verdict,
     arrow_schema,
 )
+from thresher.stages import select
+from thresher.stages.generate import sampling_spec
 from thresher.storage import Lake
 
 SET = "bench-report"
@@ -100,7 +100,7 @@ def build_lake(path: Path, traces: int, seed: int = 0) -> dict[str, float]:
     n_problems = traces // PER_PROBLEM
     problems = [Problem(source=SET, question=f"What is {i} + {i}? (#{i})", answer=str(2 * i))
                 for i in range(n_problems)]  # fmt: skip
-    sampling = sampling_spec(r1).model_dump()
+    sampling = sampling_spec(r1.generation).model_dump()
     ids, pids, texts, spans_all, modes = [], [], [], [], []
     for p in problems:
         for k in range(PER_PROBLEM):
@@ -182,9 +182,9 @@ def build_lake(path: Path, traces: int, seed: int = 0) -> dict[str, float]:
             for i, p in enumerate(problems[:: max(1, n_problems // 20)])
         ])  # fmt: skip
         written = time.perf_counter() - started
-        select_and_tag(lake, r1)
-        select_and_tag(lake, r2)
-    return {"write_s": written, "select_and_tag_x2_s": time.perf_counter() - started - written}
+        select.run(lake, r1)
+        select.run(lake, r2)
+    return {"write_s": written, "select_x2_s": time.perf_counter() - started - written}
 
 
 def peer_export(lake: Lake, version: str, out: Path) -> int:

@@ -15,7 +15,7 @@ from thresher.config import Recipe
 # Options that are not recipe fields: where the data is, what to print, file-mode limits.
 NOT_RECIPE = {
     "problems", "lake", "as_json", "input_path", "output", "max_line_mb", "line_timeout",
-    "version",
+    "version", "verbose",
 }  # fmt: skip
 # Recipe fields a command deliberately has no option for, and why.
 RECIPE_ONLY = {

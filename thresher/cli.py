@@ -95,7 +95,8 @@ OPTION_FIELDS: dict[str, dict[str, str]] = {
     "export": {
         "fmt": "export.formats", "out": "export.out", "think_style": "export.think_style",
         "push_to_hub": "export.push_to_hub", "private": "export.private",
-        "shard_rows": "export.shard_rows",
+        "shard_rows": "export.shard_rows", "layout": "export.layouts", "license": "export.license",
+        "answer_instruction": "export.answer_instruction",
     },
 }  # fmt: skip
 
@@ -505,7 +506,7 @@ def audit_why(
 
 @app.command("export")
 def export_cmd(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo or prm.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo, prm or opsd.")],
     out: Annotated[
         str,
         typer.Option(
@@ -520,6 +521,28 @@ def export_cmd(
     think_style: Annotated[
         str, typer.Option("--think-style", help="think_tags, reasoning_field or plain.")
     ] = _default(ExportConfig, "think_style"),
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Row layout: sft messages|prompt_completion, dpo messages|strings, prm "
+            "stepwise|critic (default: the first).",
+        ),
+    ] = None,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license", help="Hub license id of the data (default: the recipe's or the source's)."
+        ),
+    ] = _default(ExportConfig, "license"),
+    answer_instruction: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-instruction",
+            help="Answer-format instruction for RL/OPSD prompts (default: per kind, e.g. "
+            "\\boxed{} for math; '' for none).",
+        ),
+    ] = _default(ExportConfig, "answer_instruction"),
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="OWNER/NAME dataset repo to push to.")
     ] = _default(ExportConfig, "push_to_hub"),
@@ -536,7 +559,9 @@ def export_cmd(
 
     config = _section(
         ExportConfig, "export", formats=[fmt], out=out, think_style=think_style,
-        push_to_hub=push_to_hub, private=private, shard_rows=shard_rows,
+        layouts={fmt: layout} if layout else {}, license=license,
+        answer_instruction=answer_instruction, push_to_hub=push_to_hub, private=private,
+        shard_rows=shard_rows,
     )  # fmt: skip
     export_command(_lake(lake), version, config, console=_consoles()[0])
 

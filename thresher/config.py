@@ -60,6 +60,11 @@ class ProblemsConfig(_Section):
         default_factory=dict,
         description="column mapping for imports, e.g. {question: problem, answer: solution}",
     )
+    license: str | None = Field(
+        None,
+        description="license of the problem source as a Hub license id (e.g. 'mit' for GSM8K); "
+        "export cards carry it unless export.license is set (builtin sources: thresher's own)",
+    )
 
 
 class SamplingConfig(_Section):
@@ -298,12 +303,29 @@ class SelectionConfig(_Section):
 class ExportConfig(_Section):
     """What the run exports after tagging its version."""
 
-    formats: list[Literal["sft", "rl", "dpo", "prm"]] = Field(
+    formats: list[Literal["sft", "rl", "dpo", "prm", "opsd"]] = Field(
         default_factory=list, description="export formats written after the run"
     )
     out: str = Field("exports", description="export root directory")
     think_style: Literal["think_tags", "reasoning_field", "plain"] = Field(
-        "think_tags", description="how SFT puts the reasoning into the assistant message"
+        "think_tags",
+        description="where SFT/DPO put the reasoning: in the content between <think> tags, as "
+        "the assistant message's reasoning_content (reasoning_field), or as plain text",
+    )
+    layouts: dict[str, str] = Field(
+        default_factory=dict,
+        description="row layout per format, e.g. {sft: prompt_completion, dpo: strings, prm: "
+        "critic}; unnamed formats use their default (README, Export)",
+    )
+    answer_instruction: str | None = Field(
+        None,
+        description="answer-format instruction appended to RL/OPSD prompts; None = per kind "
+        "(math: put the final answer within \\boxed{}), '' = none",
+    )
+    license: str | None = Field(
+        None,
+        description="license of the exported data as a Hub license id (e.g. apache-2.0); None "
+        "= the problem source's; a push without a license is refused",
     )
     push_to_hub: str | None = Field(None, description="OWNER/NAME to push each export to")
     private: bool = Field(True, description="create the Hub repo private")

@@ -226,7 +226,9 @@ def export_command(
             target = out if len(config.formats) == 1 else out / fmt
             result = export_version(
                 opened, version, fmt, target, think_style=config.think_style,
-                shard_rows=config.shard_rows,
+                shard_rows=config.shard_rows, layout=config.layouts.get(fmt),
+                answer_instruction=config.answer_instruction, license=config.license,
+                repo_id=config.push_to_hub,
             )  # fmt: skip
             console.print(
                 f"wrote {result.rows} {fmt} rows to {result.out} ({len(result.files) - 2} "
@@ -349,6 +351,9 @@ def ingest_command(lake: str, source: str, **options: Any) -> None:
         f"({report.already_present} already present, {report.duplicates} duplicate rows), "
         f"quarantined {report.quarantined}"
     )
+    if report.answers_parsed:
+        how = ", ".join(f"{n} by {m}" for m, n in sorted(report.answers_parsed.items()))
+        console.print(f"answers taken from worked solutions: {how}", highlight=False)
     if report.first_error:
         console.print(f"first quarantined row: {report.first_error}", highlight=False)
     if report.ignored_columns:

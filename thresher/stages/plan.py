@@ -203,6 +203,9 @@ def _models(recipe: Recipe) -> list[tuple[str, str, str]]:
 
 def _check_names(recipe: Recipe) -> None:
     from thresher.filters.flaws.registry import get_labeler
+    from thresher.stages.export import check_export_config
+
+    check_export_config(recipe)  # layouts, licenses, a push with no license
 
     for name in recipe.labels.labelers:
         get_labeler(name)  # unknown names fail with the known ones
