@@ -451,14 +451,13 @@ def run(
     verbose: VerboseOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
-    from thresher.config import load_recipe
-    from thresher.console import run_command
-    from thresher.storage import resolve_lake
+    from thresher.console import plan_command, run_command
 
     _sandbox_policy(allow_weak_sandbox)
-    location = resolve_lake(lake, load_recipe(recipe).lake)
+    console = _consoles()[0]
+    planned, location = plan_command(recipe, lake, console=console, max_rollouts=max_rollouts)
     with _quiet(location, "run", verbose):
-        run_command(recipe, lake, export=export, console=_consoles()[0], max_rollouts=max_rollouts)
+        run_command(planned, location, export=export, console=console)
 
 
 @app.command()

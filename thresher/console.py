@@ -19,6 +19,7 @@ from thresher.config import (
     GenerationConfig,
     LabelConfig,
     ProvenanceConfig,
+    Recipe,
     VerifyConfig,
     load_recipe,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "generate_command",
     "ingest_command",
     "label_command",
+    "plan_command",
     "print_frame",
     "show_note",
     "provenance_command",
@@ -73,24 +75,26 @@ def example_queries(version: str) -> list[str]:
     ]
 
 
-def run_command(
-    recipe_path: str,
-    lake: str | None,
-    *,
-    export: bool,
-    console: Console,
-    max_rollouts: int | None = None,
-) -> None:
-    """`thresher run`: check the plan, then the curate flow with live progress, then funnel,
-    version and queries."""
+def plan_command(
+    recipe_path: str, lake: str | None, *, console: Console, max_rollouts: int | None = None
+) -> tuple[Recipe, str]:
+    """The first half of `thresher run`, before Prefect or an engine starts: load the recipe,
+    check its plan (a bad one is one error, with nothing written) and print it. Returns the
+    recipe and the lake it runs on."""
     recipe = load_recipe(recipe_path)
-    plan = plan_run(recipe, max_rollouts=max_rollouts)  # before Prefect or an engine starts
+    plan = plan_run(recipe, max_rollouts=max_rollouts)
     location = resolve_lake(lake, recipe.lake)
     console.print(
         f"[bold]thresher run[/] {recipe.name} (recipe {recipe.hash()[:12]}) -> lake {location}"
     )
     for line in plan.lines():
         console.print(line, highlight=False, markup=False)
+    return recipe, location
+
+
+def run_command(recipe: Recipe, location: str, *, export: bool, console: Console) -> None:
+    """The second half of `thresher run`: the curate flow with live progress, then funnel,
+    version and queries."""
     from thresher.flows.curate import run_curate
 
     summary = run_curate(recipe, location, export=export, progress_console=console)

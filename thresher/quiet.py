@@ -60,6 +60,14 @@ def _stream(fd: int) -> TextIO:
     )
 
 
+def _on_fd(stream: TextIO, fd: int) -> bool:
+    """Whether `stream` writes to file descriptor `fd` (not, say, a test runner's buffer)."""
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def _tee(source: int, targets: Sequence[int]) -> threading.Thread:
     """Copy everything read from `source` to each target fd until EOF."""
 
@@ -86,7 +94,11 @@ def captured_output(log_path: Path, *, verbose: bool = False) -> Iterator[Termin
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved = (os.dup(1), os.dup(2))
-    terminal = Terminal(_stream(saved[0]), _stream(saved[1]), log_path)
+    # The terminal is what sys.stdout/stderr were: the saved descriptors, or an in-process
+    # stream (a caller's capture) that the redirection does not touch and must not close.
+    owned = [_stream(fd) if _on_fd(stream, n) else None
+             for stream, fd, n in ((sys.stdout, saved[0], 1), (sys.stderr, saved[1], 2))]  # fmt: skip
+    terminal = Terminal(owned[0] or sys.stdout, owned[1] or sys.stderr, log_path)
     tees: list[threading.Thread] = []
     try:
         for fd, original in ((1, saved[0]), (2, saved[1])):
@@ -110,9 +122,10 @@ def captured_output(log_path: Path, *, verbose: bool = False) -> Iterator[Termin
             for fd in (*saved, log):  # else a pump still writes to them: a reused number would
                 os.close(fd)  # send its bytes to whatever file was opened next
 
-        for stream in (terminal.stdout, terminal.stderr):
-            with contextlib.suppress(Exception):
-                stream.close()
+        for stream in owned:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()
 
 
 def _causes(exc: BaseException) -> str:

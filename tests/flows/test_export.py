@@ -401,7 +401,12 @@ def test_a_repushed_export_replaces_its_shards_and_keeps_other_files(
         push_to_hub(tmp_path / "sft", "me/tiny", token="hf_secret_token_123")
     assert sorted(fake_hub["deleted"]) == first
     (shard,) = (tmp_path / "sft" / "data").iterdir()
-    assert sorted(fake_hub["repo"]) == ["README.md", f"data/{shard.name}", "notes.md", "report.html"]
+    assert sorted(fake_hub["repo"]) == [
+        "README.md",
+        f"data/{shard.name}",
+        "notes.md",
+        "report.html",
+    ]
 
 
 def test_a_push_without_a_license_is_refused_before_the_hub_is_asked(

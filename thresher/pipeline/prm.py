@@ -53,10 +53,9 @@ def step_evidence(flaws: list[dict[str, Any]]) -> StepEvidence:
 
 def _steps(rollout: dict[str, Any]) -> list[str]:
     text = trace_text(
-        rollout.get("completion") or "",
-        rollout.get("prompt") or "",
-        rollout.get("prefix_chars"),
-    ) or ((rollout.get("reasoning") or "") + (rollout.get("answer_text") or ""))
+        rollout.get("completion") or "", rollout.get("prompt") or "", rollout.get("prefix_chars"),
+        rollout.get("reasoning") or "", rollout.get("answer_text") or "",
+    )  # fmt: skip
     return [s.text for s in segment(text)]
 
 

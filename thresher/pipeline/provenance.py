@@ -92,9 +92,10 @@ ContextFn = Callable[[Problem, Rollout], str]
 def trace_text(rollout: Rollout) -> str:
     """The text provenance scores: the whole trace (a prefix continuation's prefix included,
     `schemas.trace_text`), so its sentences share offsets with labels and exports."""
-    return schemas_trace_text(rollout.completion, rollout.prompt, rollout.prefix_chars) or (
-        rollout.reasoning + rollout.answer_text
-    )
+    return schemas_trace_text(
+        rollout.completion, rollout.prompt, rollout.prefix_chars, rollout.reasoning,
+        rollout.answer_text,
+    )  # fmt: skip
 
 
 def _own_prompt(rollout: Rollout) -> str:

@@ -106,10 +106,10 @@ def sample_traces(
         rollout = rollouts.get(trace_id)
         if rollout is None:  # decided but not stored: nothing to show
             continue
-        full = trace_text(rollout["completion"] or "", rollout["prompt"] or "",
-                          rollout["prefix_chars"])  # fmt: skip
-        if not full:
-            full = f"{rollout['reasoning'] or ''}{rollout['answer_text'] or ''}"
+        full = trace_text(
+            rollout["completion"] or "", rollout["prompt"] or "", rollout["prefix_chars"],
+            rollout["reasoning"] or "", rollout["answer_text"] or "",
+        )  # fmt: skip
         trace = Trace(
             trace_id=trace_id,
             group=group,

@@ -38,10 +38,11 @@ _VERSIONED = re.compile(r"^(?P<family>.+)_v(?P<version>\d+)(?::.*)?$")
 
 
 def row_text(row: Mapping[str, Any]) -> str:
-    """A trace's text from its rollout row (the columns in `TEXT_COLUMNS`)."""
-    if row.get("completion"):
-        return trace_text(row["completion"], row.get("prompt") or "", row.get("prefix_chars"))
-    return f"{row.get('reasoning') or ''}\n</think>\n{row.get('answer_text') or ''}"
+    """A trace's text (`schemas.trace_text`) from its rollout row (the `TEXT_COLUMNS`)."""
+    return trace_text(
+        row.get("completion") or "", row.get("prompt") or "", row.get("prefix_chars"),
+        row.get("reasoning") or "", row.get("answer_text") or "",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
