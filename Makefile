@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup postgres demo test test-fast lint bench clean
+.PHONY: setup postgres browser demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -45,19 +45,26 @@ postgres:
 demo: setup
 	$(BIN)/thresher run recipes/default.yaml
 
-test: setup
+test: setup postgres browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup postgres browser
 	$(BIN)/python -m pytest -m "not slow and not gpu and not hub" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check thresher tests benchmarks
 	$(BIN)/ruff format --check thresher tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The report's tests drive Debian's headless Chromium over the DevTools protocol (nothing is
+# downloaded by a Python package). Installed only when missing; without root the browser tests
+# skip (and fail under CI).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "warning: could not install chromium (needs root); the report's browser tests will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

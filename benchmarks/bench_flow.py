@@ -34,7 +34,6 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bench-prefect-"))
     from thresher.config import load_recipe
     from thresher.flows.curate import run_curate, run_stages_directly
-    from thresher.flows.stages import CurateContext
 
     recipe = load_recipe(args.recipe)
     if args.limit is not None:
@@ -45,12 +44,10 @@ def main() -> None:
     recipe.export.out = str(root / "exports")
 
     t0 = time.perf_counter()
-    from thresher.storage import Lake
+    from thresher.stages.engines import engine_for
 
-    with Lake.open(root / "warm") as lake:  # build + start the engine once, outside both runs
-        ctx = CurateContext(lake, recipe)
-        engine = ctx.get_engine()
-        engine.setup()
+    engine = engine_for(recipe.generation)  # build + start the engine once, outside both runs
+    engine.setup()
     engine_start_s = time.perf_counter() - t0
 
     # Prefect's ephemeral API server starts on first use; time it apart from the flow.

@@ -54,14 +54,19 @@ def _bare(engine, problems, spec, n: int) -> tuple[int, float]:
 
 
 def _thresher(engine, problems, spec, n: int, batch_size: int) -> tuple[int, float]:
-    from thresher.pipeline.generate import GenerateOptions, generate
+    from thresher.config import GenerationConfig, SamplingConfig
+    from thresher.stages import generate
     from thresher.storage import Lake
 
+    sampling = SamplingConfig(
+        temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens, seed=spec.seed
+    )
+    # One engine call for the whole set, as the bare vLLM side does.
+    config = GenerationConfig(n=n, sampling=sampling, batch_size=max(batch_size, len(problems)))
     with tempfile.TemporaryDirectory() as tmp, Lake.open(os.path.join(tmp, "lake")) as lake:
         lake.append("problems", problems)
-        opts = GenerateOptions("bench", n=n, sampling=spec, batch_size=batch_size)
         start = time.perf_counter()
-        report = generate(lake, engine, opts, progress=True)
+        report = generate.run(lake, "bench", config, engine=engine, progress=True)
         elapsed = time.perf_counter() - start
         stored = lake.sql("SELECT sum(completion_tokens) AS t FROM rollouts").item()
     assert stored == report.completion_tokens and report.generated == len(problems) * n

@@ -115,3 +115,23 @@ def vllm_server(embedded_model_dir, tmp_path_factory):
         # The engine core and any helper it spawned share the server's process group.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- writing behind thresher's back -------------------------------------------------------------
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+@contextlib.contextmanager
+def behind_thresher(location: str | Path) -> Iterator[object]:
+    """A raw DuckDB connection with the lake attached as `lake`, read-write: what a tamperer or
+    a foreign writer would use (the Lake API itself refuses such writes)."""
+    from thresher.storage.connect import attach
+    from thresher.storage.location import parse_location
+
+    attached = attach(parse_location(str(location)), read_only=False)
+    try:
+        yield attached.conn
+    finally:
+        attached.close()

@@ -1,19 +1,33 @@
-"""The `thresher` command: a thin layer over the Python API."""
+"""The `thresher` command: a thin layer over the stages.
+
+Every stage command's options are fields of the recipe's config sections: their defaults are
+read from the section (`_default`), each option names the field it sets (`OPTION_FIELDS`, which
+a test checks against the sections), and the command builds that section and calls the stage,
+exactly as a recipe run does.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
-import polars as pl
 import typer
-from rich.console import Console
-from rich.table import Table
+from pydantic import BaseModel, ValidationError
 
+from thresher.config import (
+    DecontamConfig,
+    DedupConfig,
+    ExportConfig,
+    GenerationConfig,
+    LabelConfig,
+    ProvenanceConfig,
+    SamplingConfig,
+    VerifyConfig,
+)
 from thresher.schemas.errors import InputError, ThresherError
 
-__all__ = ["app", "main"]
+__all__ = ["OPTION_FIELDS", "app", "main"]
 
 app = typer.Typer(
     name="thresher",
@@ -22,18 +36,117 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+def _consoles() -> tuple[Any, Any]:
+    """The terminal's stdout and stderr consoles (the quiet console re-points them)."""
+    from thresher.console import CONSOLES
+
+    return CONSOLES[0], CONSOLES[1]
+
+
+def _default(section: type[BaseModel], name: str) -> Any:
+    """A recipe field's default: the one value CLI and recipe share."""
+    return section.model_fields[name].get_default(call_default_factory=True)
+
+
+# Each stage command's options and the recipe fields they set (checked by tests/test_cli_surface).
+OPTION_FIELDS: dict[str, dict[str, str]] = {
+    "generate": {
+        "model": "generation.model", "engine": "generation.engine",
+        "base_url": "generation.base_url", "api_key_env": "generation.api_key_env",
+        "max_concurrency": "generation.max_concurrency", "n": "generation.n",
+        "mode": "generation.modes", "prefix_fractions": "generation.prefix_fractions",
+        "prefix_sources": "generation.prefix_sources", "prefix_model": "generation.prefix_model",
+        "temperature": "generation.sampling.temperature", "top_p": "generation.sampling.top_p",
+        "max_tokens": "generation.sampling.max_tokens", "seed": "generation.sampling.seed",
+        "stop": "generation.sampling.stop", "batch_size": "generation.batch_size",
+        "retries": "generation.retries", "max_model_len": "generation.max_model_len",
+        "dtype": "generation.dtype", "tensor_parallel_size": "generation.tensor_parallel_size",
+        "data_parallel_size": "generation.data_parallel_size",
+        "enforce_eager": "generation.enforce_eager",
+        "gpu_memory_utilization": "generation.gpu_memory_utilization", "limit": "problems.limit",
+    },
+    "verify": {
+        "workers": "verify.workers", "timeout": "verify.timeout_s",
+        "verifier": "verify.verifiers", "allow_weak_sandbox": "verify.allow_weak_sandbox",
+    },
+    "label": {
+        "labelers": "labels.labelers", "judge": "labels.judge_model",
+        "judge_base_url": "labels.judge_base_url", "judge_samples": "labels.judge_samples",
+        "judge_max_tokens": "labels.judge_max_tokens", "workers": "verify.workers",
+    },
+    "provenance": {
+        "teacher": "provenance.teacher", "student": "provenance.student",
+        "distilled": "provenance.distilled", "likely": "provenance.likely",
+        "gap": "provenance.gap", "boost": "provenance.boost", "limit": "provenance.max_traces",
+        "batch_size": "provenance.batch_size", "dtype": "generation.dtype",
+        "max_model_len": "generation.max_model_len", "enforce_eager": "generation.enforce_eager",
+    },
+    "dedup": {
+        "threshold": "dedup.threshold", "embedder": "dedup.embedder", "backend": "dedup.backend",
+        "device": "dedup.device", "policy": "dedup.policy", "scope": "dedup.scope",
+        "exact_only": "dedup.method", "batch_size": "dedup.batch_size",
+    },
+    "decontaminate": {
+        "benchmark": "decontam.benchmarks", "n": "decontam.ngram", "field_name": "decontam.field",
+        "min_overlap": "decontam.min_overlap",
+    },
+    "export": {
+        "fmt": "export.formats", "out": "export.out", "think_style": "export.think_style",
+        "push_to_hub": "export.push_to_hub", "private": "export.private",
+        "shard_rows": "export.shard_rows", "layout": "export.layouts", "license": "export.license",
+        "answer_instruction": "export.answer_instruction",
+    },
+}  # fmt: skip
+
+
+def _section(section: type[BaseModel], command: str, **values: Any) -> Any:
+    """Build a config section from option values; a bad value names its option."""
+    try:
+        return section.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = ".".join(str(p) for p in error["loc"]) or "?"
+        options = {f.split(".", 1)[1]: o for o, f in OPTION_FIELDS[command].items()}
+        option = options.get(field_name) or options.get(field_name.split(".")[-1]) or field_name
+        raise InputError(str(error["msg"]), field=f"--{option.replace('_', '-')}") from None
+
+
+def _sampling(**values: Any) -> SamplingConfig:
+    return _section(SamplingConfig, "generate", **values)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(t) for t in _csv(text)]
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a comma-separated list of numbers", field=option
+        ) from None
+
 
 LakeOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--lake",
-        envvar="THRESHER_LAKE",
-        help="Lake location: a directory (DuckDB catalog), 'sqlite:DIR' or 'postgres:DSN'.",
+        help="Lake location: a directory (DuckDB catalog), 'sqlite:DIR' or 'postgres:DSN|DATA'; "
+        "default $THRESHER_LAKE, else ./thresher-lake (or the recipe's `lake`).",
     ),
 ]
-DEFAULT_LAKE = "./thresher-lake"
+ProblemsOption = Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Also show the engines' and Prefect's logs here (they always go to <lake>/logs/).",
+    ),
+]
 OutputOption = Annotated[
     str | None,
     typer.Option(
@@ -60,12 +173,27 @@ WeakSandboxOption = Annotated[
 ]
 
 
+def _lake(option: str | None) -> str:
+    from thresher.storage import resolve_lake
+
+    return resolve_lake(option)
+
+
+def _quiet(lake: str, command: str, verbose: bool) -> Any:
+    """Logs of engines and Prefect to <lake>/logs (and here too with --verbose)."""
+    from thresher.console import CONSOLES
+    from thresher.quiet import quiet_command
+
+    return quiet_command(lake, command, CONSOLES, verbose=verbose)
+
+
 def _sandbox_policy(allow_weak: bool) -> None:
     """Code runs are admitted (and the isolation mode reported on stderr) before the first one."""
     from thresher.filters.sandbox import allow_weak_sandbox, set_reporter
 
+    _, err = _consoles()
     allow_weak_sandbox(allow_weak)
-    set_reporter(lambda line: err_console.print(line, highlight=False, markup=False))
+    set_reporter(lambda line: err.print(line, highlight=False, markup=False))
 
 
 def main() -> None:
@@ -74,46 +202,9 @@ def main() -> None:
     try:
         app()
     except ThresherError as exc:
-        err_console.print(
-            f"error: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True
-        )
+        _, err = _consoles()
+        err.print(f"error: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-
-
-def print_frame(frame: pl.DataFrame, fmt: str = "table") -> None:
-    """Print a polars DataFrame as a rich table, CSV or JSON lines."""
-    if fmt == "csv":
-        sys.stdout.write(_flat(frame).write_csv())
-    elif fmt == "json":
-        sys.stdout.write(frame.write_ndjson())
-    elif fmt == "table":
-        table = Table(show_header=True, header_style="bold")
-        for column in frame.columns:
-            table.add_column(column)
-        for row in frame.iter_rows():
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
-        console.print(f"{frame.height} row{'s' if frame.height != 1 else ''}", style="dim")
-    else:
-        raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (STRUCT, LIST, MAP) as JSON text, so CSV can hold them."""
-    import json
-
-    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    return frame.with_columns(
-        pl.Series(
-            name,
-            [
-                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
-                for v in frame[name].to_list()
-            ],
-            dtype=pl.String,
-        )
-        for name in nested
-    )
 
 
 # -- lake: SQL, versions, tags ------------------------------------------------------------------
@@ -126,51 +217,37 @@ def sql(
         str | None, typer.Option("--version", "-v", help="Version name or snapshot number.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Run a read-only SQL query over the lake (any version); it cannot change or reach files."""
+    from thresher.console import print_frame, show_note
     from thresher.storage import Lake
 
-    with Lake.open(lake, read_only=True) as opened:
-        if opened.note:
-            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
+    with Lake.open(_lake(lake), read_only=True) as opened:
+        show_note(opened)
         print_frame(opened.sql(query, version=version), fmt)
 
 
 @app.command()
-def versions(lake: LakeOption = DEFAULT_LAKE) -> None:
+def versions(lake: LakeOption = None) -> None:
     """List named versions and the lake's snapshots."""
-    from thresher.storage import Lake
+    from thresher.console import versions_command
 
-    with Lake.open(lake, read_only=True) as opened:
-        if opened.note:
-            err_console.print(f"note: {opened.note}", style="dim", markup=False, soft_wrap=True)
-        named = opened.versions()
-        table = Table("version", "snapshot", "created", "note", "counts", header_style="bold")
-        for v in named:
-            counts = ", ".join(f"{k}={n}" for k, n in sorted(v.counts.items()) if n)
-            table.add_row(
-                v.name, str(v.snapshot_id), f"{v.created_at:%Y-%m-%d %H:%M:%S}", v.note, counts
-            )
-        console.print(table)
-        print_frame(opened.snapshots(), "table")
+    versions_command(_lake(lake))
 
 
 @app.command()
 def tag(
     name: Annotated[str, typer.Argument(help="Version name, e.g. 'v1' or 'gsm8k-2026-11-22'.")],
     note: Annotated[str, typer.Option("--note", help="Why this version exists.")] = "",
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Tag the current snapshot as a named version."""
     from thresher.storage import Lake
 
-    with Lake.open(lake) as opened:
+    with Lake.open(_lake(lake)) as opened:
         version = opened.tag(name, note=note)
-    console.print(f"tagged snapshot {version.snapshot_id} as {version.name!r}")
-
-
-# Commands are added below, grouped by stage. Keep each command a few lines over a library call.
+    _consoles()[0].print(f"tagged snapshot {version.snapshot_id} as {version.name!r}")
 
 
 # -- ingest: problem sets into the lake ----------------------------------------------------------
@@ -208,37 +285,26 @@ def ingest(
         int | None, typer.Option("--n", help="builtin: number of problems (default 64).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="builtin: seed (default 0).")] = None,
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Import a problem set into the lake, validating every row."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+    from thresher.console import ingest_command
 
-    from thresher.storage import Lake
-    from thresher.storage.ingest import ingest as run_ingest
-
-    columns = [TextColumn("ingest"), BarColumn(), DownloadColumn(), TimeElapsedColumn()]
-    with Lake.open(lake) as opened, Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("ingest", total=None)
-
-        def advance(units: int, total: int | None) -> None:
-            bar.update(task, advance=units, total=total)
-
-        report = run_ingest(
-            opened, source, name=name, split=split, mapping=mapping, on_error=on_error,  # type: ignore[arg-type]
-            n=n, seed=seed, progress=advance,
-        )  # fmt: skip
-    console.print(
-        f"{report.name}: read {report.rows_read} rows, added {report.added} problems "
-        f"({report.already_present} already present, {report.duplicates} duplicate rows), "
-        f"quarantined {report.quarantined}"
-    )
-    if report.first_error:
-        console.print(f"first quarantined row: {report.first_error}", highlight=False)
-    if report.ignored_columns:
-        console.print(f"unused columns: {', '.join(report.ignored_columns)}", style="dim")
+    ingest_command(_lake(lake), source, name=name, split=split, mapping=mapping,
+                   on_error=on_error, n=n, seed=seed)  # fmt: skip
 
 
 # -- verify and label: verdicts, pass rates, flaw labels ----------------------------------------
+
+
+def _input_or_problems(input_path: str | None, problems: str | None) -> None:
+    """verify and label read a JSONL file or a lake problem set: exactly one of them."""
+    if (input_path is None) == (problems is None):
+        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+
+
+def _mib(value: float) -> int:
+    return int(value * (1 << 20))
 
 
 @app.command()
@@ -253,38 +319,39 @@ def verify(
         ),
     ] = None,
     output: OutputOption = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = _default(
+        VerifyConfig, "workers"
+    ),
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds per item (per run for code).")
-    ] = 5.0,
+    ] = _default(VerifyConfig, "timeout_s"),
+    verifier: Annotated[
+        list[str] | None,
+        typer.Option("--verifier", help="KIND=NAME, e.g. math=math_v2:rel_tol=1e-9 (repeatable)."),
+    ] = None,
     problems: Annotated[
         str | None,
         typer.Option("--problems", help="Verify every unverified rollout of this problem set."),
     ] = None,
     max_line_mb: MaxLineOption = 16.0,
-    lake: LakeOption = DEFAULT_LAKE,
-    allow_weak_sandbox: WeakSandboxOption = False,
+    lake: LakeOption = None,
+    allow_weak_sandbox: WeakSandboxOption = _default(VerifyConfig, "allow_weak_sandbox"),
 ) -> None:
     """Check final answers (math, choice, exact) and run code in a sandbox."""
-    from thresher.flows.verify_cmd import verify_file, verify_lake
+    from thresher.console import verify_command
 
     _input_or_problems(input_path, problems)
     _sandbox_policy(allow_weak_sandbox)
-    if problems is not None:
-        verify_lake(lake, problems, workers=workers, timeout_s=timeout, console=err_console)
-    else:
-        verify_file(input_path or "", output, workers=workers, timeout_s=timeout,
-                    console=err_console, max_line_bytes=_mib(max_line_mb))  # fmt: skip
-
-
-def _mib(value: float) -> int:
-    return int(value * (1 << 20))
-
-
-def _input_or_problems(input_path: str | None, problems: str | None) -> None:
-    """verify and label read a JSONL file or a lake problem set: exactly one of them."""
-    if (input_path is None) == (problems is None):
-        raise InputError("give either INPUT.jsonl or --problems NAME", field="INPUT.jsonl")
+    pairs = [v.partition("=") for v in verifier or []]
+    if any(not sep or not kind or not name for kind, sep, name in pairs):
+        raise InputError("use KIND=NAME, e.g. math=math_v2", field="--verifier")
+    config = _section(
+        VerifyConfig, "verify", workers=workers, timeout_s=timeout,
+        verifiers={kind: name for kind, _, name in pairs}, allow_weak_sandbox=allow_weak_sandbox,
+    )  # fmt: skip
+    verify_command(
+        _lake(lake), problems, input_path, output, config, max_line_bytes=_mib(max_line_mb)
+    )
 
 
 @app.command()
@@ -294,10 +361,14 @@ def label(
         typer.Argument(
             metavar="INPUT.jsonl",
             help='Lines {"id","question","gold","response"} (optional "kind", default math; '
-            '"-" reads stdin). Omit with --problems.',
+            '"reference", "conditioned"; "-" reads stdin). Omit with --problems.',
         ),
     ] = None,
     output: OutputOption = None,
+    labelers: Annotated[
+        str | None,
+        typer.Option("--labelers", help="Comma-separated labeler names (default: every rule one)."),
+    ] = None,
     judge: Annotated[
         str | None,
         typer.Option(
@@ -305,10 +376,10 @@ def label(
             help="Also run the judge labeler with this model: embedded name, local path or Hub "
             "id (vLLM), or the served name with --judge-base-url.",
         ),
-    ] = None,
+    ] = _default(LabelConfig, "judge_model"),
     judge_samples: Annotated[
         int, typer.Option("--judge-samples", min=1, help="Judge samples per trace (majority).")
-    ] = 3,
+    ] = _default(LabelConfig, "judge_samples"),
     judge_base_url: Annotated[
         str | None,
         typer.Option(
@@ -316,16 +387,17 @@ def label(
             help="Judge through this OpenAI-compatible server (e.g. http://HOST:8000/v1); "
             "default: vLLM in this process.",
         ),
-    ] = None,
+    ] = _default(LabelConfig, "judge_base_url"),
     judge_max_tokens: Annotated[
-        int | None,
-        typer.Option("--judge-max-tokens", min=1, help="Max new tokens per judge sample (4096)."),
-    ] = None,
+        int, typer.Option("--judge-max-tokens", min=1, help="Max new tokens per judge sample.")
+    ] = _default(LabelConfig, "judge_max_tokens"),
     problems: Annotated[
         str | None,
         typer.Option("--problems", help="Label every verified rollout of this problem set."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Verifier processes.")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Verifier processes (JSONL input).")
+    ] = _default(VerifyConfig, "workers"),
     max_line_mb: MaxLineOption = 16.0,
     line_timeout: Annotated[
         float,
@@ -335,35 +407,26 @@ def label(
             help="Seconds the rule labelers may spend on one line; then its status is timeout.",
         ),
     ] = 10.0,
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Label flaws in traces (wrong arithmetic, answer/trace mismatch, guesses, loops, ...)."""
-    from thresher.flows.label_cmd import label_file, label_lake
+    from thresher.console import label_command
 
     _input_or_problems(input_path, problems)
-    if (judge_base_url or judge_max_tokens) and not judge:
-        raise InputError("--judge-base-url and --judge-max-tokens need --judge MODEL")
-    if problems is not None:
-        label_lake(lake, problems, judge=judge, judge_samples=judge_samples,
-                   judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
-                   console=err_console)  # fmt: skip
-    else:
-        label_file(input_path or "", output, judge=judge, judge_samples=judge_samples,
-                   judge_base_url=judge_base_url, judge_max_tokens=judge_max_tokens,
-                   workers=workers, console=err_console, max_line_bytes=_mib(max_line_mb),
-                   line_timeout_s=line_timeout)  # fmt: skip
+    if judge_base_url and not judge:
+        raise InputError("--judge-base-url needs --judge MODEL", field="--judge")
+    config = _section(
+        LabelConfig, "label", labelers=_csv(labelers), judge_model=judge,
+        judge_base_url=judge_base_url, judge_samples=judge_samples,
+        judge_max_tokens=judge_max_tokens,
+    )  # fmt: skip
+    label_command(
+        _lake(lake), problems, input_path, output, config, workers=workers,
+        max_line_bytes=_mib(max_line_mb), line_timeout_s=line_timeout,
+    )  # fmt: skip
 
 
 # -- curate: run, select, audit, export, schedule -------------------------------------------------
-
-RecipeLakeOption = Annotated[
-    str | None,
-    typer.Option(
-        "--lake",
-        envvar="THRESHER_LAKE",
-        help="Lake location (default: the recipe's `lake`, else ./thresher-lake).",
-    ),
-]
 
 
 @app.command()
@@ -371,7 +434,7 @@ def run(
     recipe: Annotated[
         str, typer.Argument(help="Recipe YAML file (or a name in ./recipes).")
     ] = "recipes/default.yaml",
-    lake: RecipeLakeOption = None,
+    lake: LakeOption = None,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Write the recipe's export formats.")
     ] = True,
@@ -385,23 +448,27 @@ def run(
         ),
     ] = None,
     allow_weak_sandbox: WeakSandboxOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
-    from thresher.flows.cli_support import run_command
+    from thresher.console import plan_command, run_command
 
     _sandbox_policy(allow_weak_sandbox)
-    run_command(recipe, lake, export=export, console=console, max_rollouts=max_rollouts)
+    console = _consoles()[0]
+    planned, location = plan_command(recipe, lake, console=console, max_rollouts=max_rollouts)
+    with _quiet(location, "run", verbose):
+        run_command(planned, location, export=export, console=console)
 
 
 @app.command()
 def select(
     recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe with the new policy.")],
-    lake: RecipeLakeOption = None,
+    lake: LakeOption = None,
 ) -> None:
     """Re-decide from stored labels with a recipe's selection policy; tags a new version."""
-    from thresher.flows.cli_support import select_command
+    from thresher.console import select_command
 
-    select_command(recipe, lake, console=console)
+    select_command(recipe, lake, console=_consoles()[0])
 
 
 audit_app = typer.Typer(
@@ -415,12 +482,12 @@ def audit_verify(
     version: Annotated[
         str | None, typer.Option("--version", "-v", help="Version name or snapshot number.")
     ] = None,
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Verify the hash chain of the decisions; report the first broken link (exit 1)."""
-    from thresher.flows.cli_support import audit_verify_command
+    from thresher.console import audit_verify_command
 
-    if not audit_verify_command(lake, version, console=console):
+    if not audit_verify_command(_lake(lake), version, console=_consoles()[0]):
         raise typer.Exit(1)
 
 
@@ -428,17 +495,17 @@ def audit_verify(
 def audit_why(
     subject: Annotated[str, typer.Argument(help="A trace_id (or problem_id).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    lake: LakeOption = DEFAULT_LAKE,
+    lake: LakeOption = None,
 ) -> None:
     """Show every decision about a trace, with its evidence."""
-    from thresher.flows.cli_support import audit_why_command
+    from thresher.console import audit_why_command
 
-    audit_why_command(lake, subject, fmt, console=console)
+    audit_why_command(_lake(lake), subject, fmt, console=_consoles()[0])
 
 
 @app.command("export")
 def export_cmd(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo or prm.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="sft, rl, dpo, prm or opsd.")],
     out: Annotated[
         str,
         typer.Option(
@@ -452,19 +519,50 @@ def export_cmd(
     ] = None,
     think_style: Annotated[
         str, typer.Option("--think-style", help="think_tags, reasoning_field or plain.")
-    ] = "think_tags",
+    ] = _default(ExportConfig, "think_style"),
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Row layout: sft messages|prompt_completion, dpo messages|strings, prm "
+            "stepwise|critic (default: the first).",
+        ),
+    ] = None,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license", help="Hub license id of the data (default: the recipe's or the source's)."
+        ),
+    ] = _default(ExportConfig, "license"),
+    answer_instruction: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-instruction",
+            help="Answer-format instruction for RL/OPSD prompts (default: per kind, e.g. "
+            "\\boxed{} for math; '' for none).",
+        ),
+    ] = _default(ExportConfig, "answer_instruction"),
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="OWNER/NAME dataset repo to push to.")
-    ] = None,
+    ] = _default(ExportConfig, "push_to_hub"),
     private: Annotated[
         bool, typer.Option("--private/--public", help="Visibility of a new Hub repo.")
-    ] = True,
-    lake: LakeOption = DEFAULT_LAKE,
+    ] = _default(ExportConfig, "private"),
+    shard_rows: Annotated[
+        int, typer.Option("--shard-rows", min=1, help="Rows per Parquet shard.")
+    ] = _default(ExportConfig, "shard_rows"),
+    lake: LakeOption = None,
 ) -> None:
     """Export a version as Parquet shards + dataset card; optionally push to the Hub."""
-    from thresher.flows.cli_support import export_command
+    from thresher.console import export_command
 
-    export_command(lake, version, fmt, out, think_style, push_to_hub, private, console=console)
+    config = _section(
+        ExportConfig, "export", formats=[fmt], out=out, think_style=think_style,
+        layouts={fmt: layout} if layout else {}, license=license,
+        answer_instruction=answer_instruction, push_to_hub=push_to_hub, private=private,
+        shard_rows=shard_rows,
+    )  # fmt: skip
+    export_command(_lake(lake), version, config, console=_consoles()[0])
 
 
 @app.command()
@@ -475,20 +573,67 @@ def schedule(
         str | None, typer.Option("--name", help="Deployment name (default: the recipe name).")
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="Time zone of the cron.")] = "UTC",
-    lake: RecipeLakeOption = None,
+    lake: LakeOption = None,
 ) -> None:
     """Serve a Prefect deployment running the recipe on a cron schedule (incremental runs)."""
-    from thresher.flows.cli_support import schedule_command
+    from thresher.console import schedule_command
 
-    schedule_command(recipe, cron, name, timezone, lake, console=console)
+    schedule_command(recipe, cron, name, timezone, lake, console=_consoles()[0])
+
+
+# -- report and diff: see a version, compare two ---------------------------------------------------
+
+
+@app.command()
+def report(
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Version name (default: the newest).")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="The HTML file to write.")
+    ] = "report.html",
+    samples: Annotated[
+        int,
+        typer.Option("--samples", help="Traces per group (selected, flawed, incorrect) to show."),
+    ] = 30,
+    compare_to: Annotated[
+        str | None,
+        typer.Option("--compare-to", help="Version to diff against (default: the one before)."),
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Write a self-contained HTML report of a version: figures, trace browser, changes."""
+    from thresher.report.commands import report_command
+
+    report_command(_lake(lake), version, output, samples=samples, compare_to=compare_to,
+                   console=_consoles()[0])  # fmt: skip
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier version name.")],
+    new: Annotated[str, typer.Argument(help="The later version name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    limit: Annotated[
+        int, typer.Option("--limit", help="table: changed subjects to list (0: counts only).")
+    ] = 50,
+    lake: LakeOption = None,
+) -> None:
+    """Show traces and problems that entered or left the selection between two versions."""
+    from thresher.report.commands import diff_command
+
+    diff_command(_lake(lake), old, new, fmt, limit=limit, console=_consoles()[0])
 
 
 # -- generate: rollouts on vLLM or an OpenAI-compatible server ------------------------------------
 
+_GEN = GenerationConfig
+_SAMPLING = SamplingConfig
+
 
 @app.command()
 def generate(
-    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    problems: ProblemsOption,
     model: Annotated[
         str,
         typer.Option(
@@ -496,84 +641,111 @@ def generate(
             help="Embedded name (smollm2-135m-instruct), local checkpoint dir, or Hub id; "
             "for --engine openai, the server's model name.",
         ),
-    ] = "smollm2-135m-instruct",
-    n: Annotated[int, typer.Option("--n", help="Samples per problem.")] = 4,
+    ] = _default(_GEN, "model"),
+    n: Annotated[int, typer.Option("--n", help="Samples per problem.")] = _default(_GEN, "n"),
     mode: Annotated[
         str, typer.Option("--mode", help="on_policy | prefix | privileged.")
     ] = "on_policy",
-    temperature: Annotated[float, typer.Option("--temperature")] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p")] = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Max new tokens.")] = 512,
+    temperature: Annotated[float, typer.Option("--temperature")] = _default(
+        _SAMPLING, "temperature"
+    ),
+    top_p: Annotated[float, typer.Option("--top-p")] = _default(_SAMPLING, "top_p"),
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Max new tokens.")] = _default(
+        _SAMPLING, "max_tokens"
+    ),
     stop: Annotated[
         list[str] | None, typer.Option("--stop", help="Stop string (repeatable).")
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Sampling seed (see README: what it fixes).")
-    ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="vllm | openai.")] = "vllm",
+    ] = _default(_SAMPLING, "seed"),
+    engine: Annotated[str, typer.Option("--engine", help="vllm | openai.")] = _default(
+        _GEN, "engine"
+    ),
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="OpenAI-compatible server, e.g. .../v1.")
-    ] = None,
+    ] = _default(_GEN, "base_url"),
     api_key_env: Annotated[
         str, typer.Option("--api-key-env", help="Env var holding the API key (never stored).")
-    ] = "OPENAI_API_KEY",
+    ] = _default(_GEN, "api_key_env"),
     max_concurrency: Annotated[
         int, typer.Option("--max-concurrency", help="openai: requests in flight.")
-    ] = 16,
+    ] = _default(_GEN, "max_concurrency"),
     prefix_fractions: Annotated[
         str, typer.Option("--prefix-fractions", help="prefix mode: fractions of a correct trace.")
-    ] = "0.25,0.5,0.75",
+    ] = ",".join(str(f) for f in _default(_GEN, "prefix_fractions")),
     prefix_model: Annotated[
         str | None, typer.Option("--prefix-model", help="prefix mode: only this model's traces.")
-    ] = None,
+    ] = _default(_GEN, "prefix_model"),
     prefix_sources: Annotated[
         str,
         typer.Option(
             "--prefix-sources",
             help="prefix mode: modes whose correct traces give prefixes (on_policy,privileged).",
         ),
-    ] = "on_policy",
+    ] = ",".join(_default(_GEN, "prefix_sources")),
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Traces per engine call and lake commit.")
-    ] = 256,
+        int, typer.Option("--batch-size", help="Problems per engine call and lake commit.")
+    ] = _default(_GEN, "batch_size"),
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Engine-call retries of a batch.")
+    ] = _default(_GEN, "retries"),
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many problems.")
     ] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="vllm: weight dtype (default: the model's).")
+    ] = _default(_GEN, "dtype"),
     max_model_len: Annotated[
         int | None, typer.Option("--max-model-len", help="vllm: context length.")
-    ] = None,
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size")] = 1,
+    ] = _default(_GEN, "max_model_len"),
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size")] = _default(
+        _GEN, "tensor_parallel_size"
+    ),
     data_parallel_size: Annotated[
         int, typer.Option("--data-parallel-size", help="vllm: >1 needs `vllm serve` (see README).")
-    ] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    lake: LakeOption = DEFAULT_LAKE,
+    ] = _default(_GEN, "data_parallel_size"),
+    enforce_eager: Annotated[
+        bool | None,
+        typer.Option("--enforce-eager/--no-enforce-eager", help="vllm: skip graph compilation."),
+    ] = _default(_GEN, "enforce_eager"),
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option("--gpu-memory-utilization", help="vllm: GPU memory share.")
+    ] = _default(_GEN, "gpu_memory_utilization"),
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+    lake: LakeOption = None,
 ) -> None:
     """Generate rollouts for a problem set; re-running generates only the missing ones."""
-    from thresher.flows.generate_cmd import generate_command
+    from thresher.console import generate_command
 
-    generate_command(
-        lake=lake, problems=problems, model=model, n=n, mode=mode, temperature=temperature,
-        top_p=top_p, max_tokens=max_tokens, stop=list(stop or []), seed=seed, engine=engine,
-        base_url=base_url, api_key_env=api_key_env, max_concurrency=max_concurrency,
-        prefix_fractions=prefix_fractions, prefix_model=prefix_model,
-        prefix_sources=prefix_sources, batch_size=batch_size,
-        limit=limit, dtype=dtype, max_model_len=max_model_len,
+    sampling = _sampling(
+        temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, stop=stop or []
+    )
+    config = _section(
+        GenerationConfig, "generate", model=model, engine=engine, base_url=base_url,
+        api_key_env=api_key_env, max_concurrency=max_concurrency, n=n, modes=[mode],
+        prefix_fractions=_floats(prefix_fractions, "--prefix-fractions"),
+        prefix_sources=_csv(prefix_sources), prefix_model=prefix_model, sampling=sampling,
+        batch_size=batch_size, retries=retries, max_model_len=max_model_len, dtype=dtype,
         tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-        as_json=as_json, console=console,
+        enforce_eager=enforce_eager, gpu_memory_utilization=gpu_memory_utilization,
     )  # fmt: skip
+    with _quiet(_lake(lake), "generate", verbose):
+        generate_command(_lake(lake), problems, config, mode, limit=limit, as_json=as_json)
 
 
 # -- provenance, dedup, decontamination ----------------------------------------------------------
 
+_PROV = ProvenanceConfig
+
 
 @app.command()
 def provenance(
-    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    problems: ProblemsOption,
     student: Annotated[
         str, typer.Option("--student", help="Student model (embedded name, local dir or Hub id).")
-    ] = "smollm2-135m-instruct",
+    ] = _default(_PROV, "student"),
     teacher: Annotated[
         str | None,
         typer.Option(
@@ -581,58 +753,77 @@ def provenance(
             help="Teacher model; omitted (or equal to --student): the student model sees the "
             "reference solution and plays the teacher (privileged).",
         ),
-    ] = None,
+    ] = _default(_PROV, "teacher"),
     distilled: Annotated[
         str | None, typer.Option("--distilled", help="Distilled student (enables 'boosted').")
-    ] = None,
+    ] = _default(_PROV, "distilled"),
     likely: Annotated[
         float,
         typer.Option(
             "--likely", help="Mean token log-prob at which a role finds a sentence likely."
         ),
-    ] = -1.0,
+    ] = _default(_PROV, "likely"),
     gap: Annotated[
         float, typer.Option("--gap", help="Lead in log-prob a role needs to own a sentence.")
-    ] = 0.5,
+    ] = _default(_PROV, "gap"),
     boost: Annotated[
         float,
         typer.Option("--boost", help="Distilled minus student log-prob that means 'boosted'."),
-    ] = 0.5,
+    ] = _default(_PROV, "boost"),
     limit: Annotated[
         int | None, typer.Option("--limit", help="Score at most this many traces.")
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Traces per lake commit.")] = 32,
-    dtype: Annotated[str, typer.Option("--dtype", help="vllm: weight dtype.")] = "auto",
+    ] = _default(_PROV, "max_traces"),
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Traces per lake commit.")
+    ] = _default(_PROV, "batch_size"),
+    dtype: Annotated[str | None, typer.Option("--dtype", help="vllm: weight dtype.")] = _default(
+        _GEN, "dtype"
+    ),
     max_model_len: Annotated[
         int | None, typer.Option("--max-model-len", help="vllm: context length.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    lake: LakeOption = DEFAULT_LAKE,
+    ] = _default(_GEN, "max_model_len"),
+    enforce_eager: Annotated[
+        bool | None,
+        typer.Option("--enforce-eager/--no-enforce-eager", help="vllm: skip graph compilation."),
+    ] = _default(_GEN, "enforce_eager"),
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+    lake: LakeOption = None,
 ) -> None:
     """Trace where each sentence came from and store per-trace teacher-student divergence."""
-    from thresher.flows.provenance_cmd import provenance_command
+    from thresher.console import provenance_command
 
-    provenance_command(
-        lake=lake, problems=problems, teacher=teacher, student=student, distilled=distilled,
-        likely=likely, gap=gap, boost=boost, limit=limit, batch_size=batch_size, dtype=dtype,
-        max_model_len=max_model_len, as_json=as_json, console=console,
+    config = _section(
+        ProvenanceConfig, "provenance", teacher=teacher, student=student, distilled=distilled,
+        likely=likely, gap=gap, boost=boost, max_traces=limit, batch_size=batch_size,
     )  # fmt: skip
+    generation = _section(
+        GenerationConfig, "provenance", dtype=dtype, max_model_len=max_model_len,
+        enforce_eager=enforce_eager,
+    )  # fmt: skip
+    with _quiet(_lake(lake), "provenance", verbose):
+        provenance_command(_lake(lake), problems, config, generation, as_json=as_json)
+
+
+_DEDUP = DedupConfig
 
 
 @app.command()
 def dedup(
-    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    problems: ProblemsOption,
     threshold: Annotated[
         float, typer.Option("--threshold", help="Cosine similarity at which traces are duplicates.")
-    ] = 0.95,
+    ] = _default(_DEDUP, "threshold"),
     embedder: Annotated[
         str,
         typer.Option("--embedder", help="sentence-transformers model (default: embedded MiniLM)."),
-    ] = "all-minilm-l6-v2",
-    backend: Annotated[str, typer.Option("--backend", help="torch or int8 (CPU).")] = "torch",
+    ] = _default(_DEDUP, "embedder"),
+    backend: Annotated[str, typer.Option("--backend", help="torch or int8 (CPU).")] = _default(
+        _DEDUP, "backend"
+    ),
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
-    ] = None,
+    ] = _default(_DEDUP, "device"),
     policy: Annotated[
         str,
         typer.Option(
@@ -640,29 +831,35 @@ def dedup(
             help="Representative policy: correct_unflawed_shortest_v1 or "
             "correct_unflawed_divergence_v1.",
         ),
-    ] = "correct_unflawed_shortest_v1",
+    ] = _default(_DEDUP, "policy"),
     scope: Annotated[
         str, typer.Option("--scope", help="problem (compare within a problem) or global.")
-    ] = "problem",
+    ] = _default(_DEDUP, "scope"),
     exact_only: Annotated[
         bool, typer.Option("--exact-only", help="Only exact (normalised-text) duplicates.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    lake: LakeOption = DEFAULT_LAKE,
+    ] = _default(_DEDUP, "method") == "exact",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Traces embedded per lake commit.")
+    ] = _default(_DEDUP, "batch_size"),
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+    lake: LakeOption = None,
 ) -> None:
     """Cluster exact and near-duplicate traces (embeddings + FAISS); labels only."""
-    from thresher.flows.dedup_cmd import dedup_command
+    from thresher.console import dedup_command
 
-    dedup_command(
-        lake=lake, problems=problems, threshold=threshold, embedder=embedder, backend=backend,
-        device=device, policy=policy, scope=scope, exact_only=exact_only, as_json=as_json,
-        console=console,
+    config = _section(
+        DedupConfig, "dedup", threshold=threshold, embedder=embedder, backend=backend,
+        device=device, policy=policy, scope=scope, batch_size=batch_size,
+        method="exact" if exact_only else "embedding",
     )  # fmt: skip
+    with _quiet(_lake(lake), "dedup", verbose):
+        dedup_command(_lake(lake), problems, config, as_json=as_json)
 
 
 @app.command()
 def decontaminate(
-    problems: Annotated[str, typer.Option("--problems", help="Problem-set name in the lake.")],
+    problems: ProblemsOption,
     benchmark: Annotated[
         list[str],
         typer.Option(
@@ -672,23 +869,26 @@ def decontaminate(
             "hf:NAME[:CONFIG][@SPLIT] (repeatable).",
         ),
     ],
-    n: Annotated[int, typer.Option("--n", help="n-gram length in words.")] = 13,
+    n: Annotated[int, typer.Option("--n", help="n-gram length in words.")] = _default(
+        DecontamConfig, "ngram"
+    ),
     field_name: Annotated[
         str | None, typer.Option("--field", help="Benchmark text column (default: auto-detect).")
-    ] = None,
+    ] = _default(DecontamConfig, "field"),
     min_overlap: Annotated[
         float, typer.Option("--min-overlap", help="Least share of a problem's n-grams to flag.")
-    ] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    lake: LakeOption = DEFAULT_LAKE,
+    ] = _default(DecontamConfig, "min_overlap"),
+    as_json: JsonOption = False,
+    lake: LakeOption = None,
 ) -> None:
     """Flag problems whose text overlaps benchmark items by word n-grams."""
-    from thresher.flows.dedup_cmd import decontaminate_command
+    from thresher.console import decontaminate_command
 
-    decontaminate_command(
-        lake=lake, problems=problems, benchmarks=benchmark, n=n, field_name=field_name,
-        min_overlap=min_overlap, as_json=as_json, console=console,
+    config = _section(
+        DecontamConfig, "decontaminate", benchmarks=benchmark, ngram=n, field=field_name,
+        min_overlap=min_overlap,
     )  # fmt: skip
+    decontaminate_command(_lake(lake), problems, config, as_json=as_json)
 
 
 if __name__ == "__main__":

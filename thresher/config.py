@@ -8,6 +8,7 @@ dataset versions and decision events.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +60,11 @@ class ProblemsConfig(_Section):
         default_factory=dict,
         description="column mapping for imports, e.g. {question: problem, answer: solution}",
     )
+    license: str | None = Field(
+        None,
+        description="license of the problem source as a Hub license id (e.g. 'mit' for GSM8K); "
+        "export cards carry it unless export.license is set (builtin sources: thresher's own)",
+    )
 
 
 class SamplingConfig(_Section):
@@ -66,12 +72,19 @@ class SamplingConfig(_Section):
 
     temperature: float = Field(0.7, ge=0.0, description="sampling temperature")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
-    max_tokens: int = Field(256, gt=0, description="maximum generated tokens per trace")
+    max_tokens: int = Field(512, gt=0, description="maximum generated tokens per trace")
     seed: int | None = Field(0, description="global seed for reproducible sampling")
     stop: list[str] = Field(default_factory=list, description="stop strings")
 
 
 Mode = Literal["on_policy", "prefix", "privileged"]
+
+
+PrefixSource = Literal["on_policy", "privileged"]
+
+
+def _default_prefix_sources() -> list[PrefixSource]:
+    return ["on_policy"]
 
 
 def _default_modes() -> list[Mode]:
@@ -89,24 +102,43 @@ class GenerationConfig(_Section):
         "vllm", description="'vllm' (offline engine in process) or 'openai' (HTTP server)"
     )
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (engine openai)")
-    n: int = Field(2, gt=0, description="rollouts per problem and mode")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="engine openai: environment variable holding the API key (never stored)",
+    )
+    max_concurrency: int = Field(16, gt=0, description="engine openai: requests in flight")
+    n: int = Field(4, gt=0, description="rollouts per problem and mode")
     modes: list[Mode] = Field(
         default_factory=_default_modes, min_length=1, description="rollout modes"
     )
     prefix_fractions: list[float] = Field(
         default_factory=lambda: [0.5], description="prefix lengths for 'prefix' mode (0..1)"
     )
-    prefix_sources: list[Literal["on_policy", "privileged"]] = Field(
-        default_factory=lambda: ["on_policy"],
+    prefix_sources: list[PrefixSource] = Field(
+        default_factory=_default_prefix_sources,
         min_length=1,
         description="'prefix' mode: modes whose correct traces give the prefixes; 'privileged' "
         "continues reasoning written with the reference in view (reference_leak_v1 checks it)",
     )
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    batch_size: int = Field(64, gt=0, description="problems per generation batch (one commit)")
+    prefix_model: str | None = Field(
+        None, description="'prefix' mode: take prefixes only from this model's traces"
+    )
+    batch_size: int = Field(
+        64, gt=0, description="problems per generation batch (one engine call, one commit)"
+    )
+    retries: int = Field(
+        2, ge=0, description="engine-call retries of a batch before its traces are recorded failed"
+    )
     max_model_len: int | None = Field(None, gt=0, description="engine context length")
     dtype: str | None = Field(None, description="engine dtype, e.g. 'bfloat16'")
     tensor_parallel_size: int = Field(1, gt=0, description="GPUs per model (vLLM)")
+    data_parallel_size: int = Field(
+        1,
+        gt=0,
+        description="vLLM: model replicas; > 1 needs `vllm serve --data-parallel-size` with "
+        "engine openai (one in-process engine refuses it)",
+    )
     enforce_eager: bool | None = Field(
         None, description="vLLM: skip graph capture / compilation (much faster start on CPU)"
     )
@@ -116,8 +148,15 @@ class GenerationConfig(_Section):
 class VerifyConfig(_Section):
     """Answer checking."""
 
-    timeout_s: float = Field(5.0, gt=0.0, description="time limit per verification")
-    workers: int = Field(1, gt=0, description="verification worker processes")
+    timeout_s: float = Field(
+        5.0, gt=0.0, description="time limit per verification (per run for code)"
+    )
+    workers: int = Field(2, gt=0, description="verification worker processes")
+    verifiers: dict[str, str] = Field(
+        default_factory=dict,
+        description="verifier per problem kind, e.g. {math: 'math_v2:rel_tol=1e-9'}; "
+        "unset kinds use their default (math_v2, choice_v2, exact_v2, code_v2)",
+    )
     allow_weak_sandbox: bool = Field(
         False,
         description="run code tests even where only the non-isolating 'basic' sandbox works "
@@ -149,6 +188,16 @@ class ProvenanceConfig(_Section):
     student: str = Field("smollm2-135m-instruct", description="student model")
     distilled: str | None = Field(None, description="optional distilled-student model")
     max_traces: int | None = Field(None, gt=0, description="score at most this many traces")
+    likely: float = Field(
+        -1.0, description="mean token log-prob (nats) at which a role finds a sentence likely"
+    )
+    gap: float = Field(
+        0.5, ge=0.0, description="lead in mean log-prob a role needs to own a sentence"
+    )
+    boost: float = Field(
+        0.5, ge=0.0, description="distilled minus student log-prob that makes a sentence 'boosted'"
+    )
+    batch_size: int = Field(32, gt=0, description="traces scored per lake commit")
 
 
 class DedupConfig(_Section):
@@ -158,6 +207,19 @@ class DedupConfig(_Section):
     method: Literal["exact", "embedding"] = Field("embedding", description="'exact' or 'embedding'")
     embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model name")
     threshold: float = Field(0.95, ge=0.0, le=1.0, description="cosine similarity for duplicates")
+    policy: Literal["correct_unflawed_shortest_v1", "correct_unflawed_divergence_v1"] = Field(
+        "correct_unflawed_shortest_v1",
+        description="which trace of a cluster represents it: correct first, then without "
+        "error flaws, then shortest (or highest divergence)",
+    )
+    scope: Literal["problem", "global"] = Field(
+        "problem", description="compare traces within a problem, or across all problems"
+    )
+    backend: Literal["torch", "int8"] = Field(
+        "torch", description="embedding backend: torch, or int8 (quantized, CPU)"
+    )
+    device: str | None = Field(None, description="cpu or cuda; None = cuda when present")
+    batch_size: int = Field(256, gt=0, description="traces embedded per lake commit")
 
 
 class DecontamConfig(_Section):
@@ -166,7 +228,13 @@ class DecontamConfig(_Section):
     benchmarks: list[str] = Field(
         default_factory=list, description="benchmark set names or paths to check against"
     )
-    ngram: int = Field(13, gt=0, description="n-gram length for overlap checks")
+    ngram: int = Field(13, gt=0, description="n-gram length (words) for overlap checks")
+    field: str | None = Field(
+        None, description="the benchmark's text column; None = detect it (question, problem, ...)"
+    )
+    min_overlap: float = Field(
+        0.0, ge=0.0, le=1.0, description="least share of a problem's n-grams that flags it"
+    )
 
 
 class SelectionConfig(_Section):
@@ -183,6 +251,19 @@ class SelectionConfig(_Section):
     drop_contaminated: bool = Field(True, description="drop problems flagged contaminated")
     min_divergence: float | None = Field(None, description="drop traces below this divergence")
     max_divergence: float | None = Field(None, description="drop traces above this divergence")
+    divergence_budget: int | None = Field(
+        None,
+        gt=0,
+        description="teacher-divergence selection: keep at most this many surviving traces, "
+        "those the student finds least likely against the teacher (highest divergence)",
+    )
+    divergence_fraction: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="teacher-divergence selection: keep this share of the surviving traces, "
+        "highest divergence first (set a budget or a fraction, not both)",
+    )
     min_pass_rate: float = Field(0.0, ge=0.0, le=1.0, description="drop too-hard problems")
     max_pass_rate: float = Field(1.0, ge=0.0, le=1.0, description="drop too-easy problems")
     pass_rate_modes: list[Mode] = Field(
@@ -214,18 +295,37 @@ class SelectionConfig(_Section):
             and self.min_divergence > self.max_divergence
         ):
             raise ValueError("min_divergence must not exceed max_divergence")
+        if self.divergence_budget is not None and self.divergence_fraction is not None:
+            raise ValueError("set divergence_budget or divergence_fraction, not both")
         return self
 
 
 class ExportConfig(_Section):
     """What the run exports after tagging its version."""
 
-    formats: list[Literal["sft", "rl", "dpo", "prm"]] = Field(
+    formats: list[Literal["sft", "rl", "dpo", "prm", "opsd"]] = Field(
         default_factory=list, description="export formats written after the run"
     )
     out: str = Field("exports", description="export root directory")
     think_style: Literal["think_tags", "reasoning_field", "plain"] = Field(
-        "think_tags", description="how SFT puts the reasoning into the assistant message"
+        "think_tags",
+        description="where SFT/DPO put the reasoning: in the content between <think> tags, as "
+        "the assistant message's reasoning_content (reasoning_field), or as plain text",
+    )
+    layouts: dict[str, str] = Field(
+        default_factory=dict,
+        description="row layout per format, e.g. {sft: prompt_completion, dpo: strings, prm: "
+        "critic}; unnamed formats use their default (README, Export)",
+    )
+    answer_instruction: str | None = Field(
+        None,
+        description="answer-format instruction appended to RL/OPSD prompts; None = per kind "
+        "(math: put the final answer within \\boxed{}), '' = none",
+    )
+    license: str | None = Field(
+        None,
+        description="license of the exported data as a Hub license id (e.g. apache-2.0); None "
+        "= the problem source's; a push without a license is refused",
     )
     push_to_hub: str | None = Field(None, description="OWNER/NAME to push each export to")
     private: bool = Field(True, description="create the Hub repo private")
@@ -251,6 +351,18 @@ class Recipe(_Section):
     def hash(self) -> str:
         """The recipe hash: SHA-256 of its canonical JSON."""
         return recipe_hash(self)
+
+    @property
+    def problem_set(self) -> str:
+        """The problem-set name the recipe's problems are stored under (stable as `limit`
+        grows): `problems.name`, else `<builtin>-s<seed>`, else the source's name."""
+        if self.problems.name:
+            return self.problems.name
+        source = self.problems.source
+        if source.startswith("builtin:"):
+            return f"{source.removeprefix('builtin:')}-s{self.problems.seed}"
+        stem = re.sub(r"[^A-Za-z0-9._\-]+", "-", source.split(":", 1)[-1]).strip("-")
+        return stem or "problems"
 
     def to_yaml(self) -> str:
         """The recipe as YAML (every field, defaults included)."""

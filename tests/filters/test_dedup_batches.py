@@ -48,6 +48,7 @@ def embeddings(path) -> int:
 
 def test_a_killed_dedup_keeps_the_embedding_batches_it_committed(tmp_path):
     from thresher.filters.dedup_run import run_dedup
+
     from thresher.filters.embed import Embedder
 
     path = tmp_path / "lake"

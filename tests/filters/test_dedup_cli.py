@@ -62,7 +62,7 @@ def test_dedup_exact_only_stores_clusters_with_correct_representative(tmp_path: 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["traces"] == 4 and summary["exact_duplicates"] == 1
-    assert summary["exact_clusters"] == 3 and summary["rows_added"] == 4
+    assert summary["exact_clusters"] == 3 and summary["rows"] == 4
     with Lake.open(str(tmp_path / "lake"), read_only=True) as lake:
         rows = lake.sql("SELECT * FROM dedup_assignments").to_dicts()
     by_id = {r["trace_id"]: r for r in rows}
@@ -71,7 +71,7 @@ def test_dedup_exact_only_stores_clusters_with_correct_representative(tmp_path: 
     assert by_id[ids["b"]]["is_representative"]
     assert by_id[ids["c"]]["is_representative"] and by_id[ids["d"]]["is_representative"]
     again = runner.invoke(app, [*args, "--json"])
-    assert json.loads(again.stdout)["rows_added"] == 0  # idempotent
+    assert json.loads(again.stdout)["rows"] == 0  # idempotent
     table = runner.invoke(app, args)
     assert "exact" in table.output and "duplicates" in table.output
 
@@ -85,7 +85,7 @@ def test_dedup_unknown_set_and_scope_fail_cleanly(tmp_path: Path) -> None:
         result.exception
     )
     result = runner.invoke(app, [*base, "--problems", "mini", "--scope", "everywhere"])
-    assert "unknown scope" in str(result.exception)
+    assert "field '--scope': Input should be 'problem' or 'global'" in str(result.exception)
 
 
 def test_decontaminate_flags_the_planted_item(tmp_path: Path) -> None:

@@ -72,8 +72,9 @@ def test_planted_near_copy_and_paraphrase_cluster_distinct_stay_apart(embedder: 
 def test_run_dedup_stores_embeddings_and_a_new_threshold_reuses_them(
     embedder: Embedder, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from thresher.filters.dedup_run import run_dedup
+    from thresher.config import DedupConfig
     from thresher.schemas import Problem, Rollout
+    from thresher.stages import dedup
     from thresher.storage import Lake
 
     problem = Problem(source="mini", question="Tom has 3 apples and buys 4 more. How many?")
@@ -86,10 +87,10 @@ def test_run_dedup_stores_embeddings_and_a_new_threshold_reuses_them(
     with Lake.open(str(tmp_path / "lake")) as lake:
         lake.append("problems", [problem])
         lake.append("rollouts", rollouts)
-        first = run_dedup(lake, "mini", embedder=embedder, threshold=0.95, progress=False)
+        first = dedup.run(lake, "mini", DedupConfig(threshold=0.95), embedder=embedder)
         assert (first.embedded_now, first.embeddings_reused) == (3, 0)
         assert first.near_duplicates == 1 and first.near_clusters == 2
-        second = run_dedup(lake, "mini", embedder=embedder, threshold=0.5, progress=False)
+        second = dedup.run(lake, "mini", DedupConfig(threshold=0.5), embedder=embedder)
         assert (second.embedded_now, second.embeddings_reused) == (0, 3)
         rows = lake.sql(
             "SELECT threshold, count(DISTINCT cluster_id) AS clusters FROM dedup_assignments "

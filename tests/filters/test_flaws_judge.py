@@ -189,10 +189,27 @@ def test_the_trace_s_own_boxes_and_override_text_never_count() -> None:
     assert [x.flaw_type for x in silent.labels] == ["judge_unparsable"]
 
 
+def _served(model: str, base_url: str, **options: object) -> JudgeLabeler:
+    """A judge whose engine factory is the recipe's: an OpenAI-compatible server."""
+    from thresher.config import GenerationConfig, LabelConfig
+    from thresher.stages.engines import judge_engine_factory
+
+    labels = LabelConfig(judge_model=model, judge_base_url=base_url)
+    return JudgeLabeler(
+        model, engine_factory=judge_engine_factory(labels, GenerationConfig()), **options
+    )  # type: ignore[arg-type]
+
+
 def test_engine_is_built_in_setup_not_in_init() -> None:
-    judge = JudgeLabeler("smollm2-135m-instruct", samples=2)
-    assert judge._engine is None  # constructing is cheap and starts nothing
-    served = JudgeLabeler("fapo", base_url="http://127.0.0.1:9/v1", max_tokens=64)
+    built: list[str] = []
+
+    def factory() -> object:
+        built.append("engine")
+        raise AssertionError("never called before setup")
+
+    judge = JudgeLabeler("smollm2-135m-instruct", engine_factory=factory, samples=2)  # type: ignore[arg-type]
+    assert judge._engine is None and not built  # constructing is cheap and starts nothing
+    served = _served("fapo", "http://127.0.0.1:9/v1", max_tokens=64)
     served.setup()  # an OpenAI engine has nothing to load
     assert type(served._engine).__name__ == "OpenAIEngine"
     assert served._engine.base_url == "http://127.0.0.1:9/v1" and served.judge_name == "fapo"
@@ -202,7 +219,7 @@ def test_engine_is_built_in_setup_not_in_init() -> None:
     with pytest.raises(InputError, match="needs a judge model"):
         JudgeLabeler().setup()
     with pytest.raises(InputError, match="not an http"):
-        JudgeLabeler("fapo", base_url="127.0.0.1:8000").setup()
+        _served("fapo", "127.0.0.1:8000").setup()
     with pytest.raises(InputError, match="at least one sample"):
         JudgeLabeler("m", samples=0)
     assert JudgeLabeler("m").label_many([Trace("t", "   ")]) == []  # nothing to judge: no engine
@@ -219,8 +236,11 @@ def test_an_unreachable_judge_stops_with_a_clear_error() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    from thresher.pipeline.engines import make_engine
+
+    base = f"http://127.0.0.1:{port}/v1"
     judge = JudgeLabeler(
-        "fapo", base_url=f"http://127.0.0.1:{port}/v1", engine_options={"max_retries": 0}
+        "fapo", engine_factory=lambda: make_engine("openai", "fapo", base_url=base, max_retries=0)
     )
     with pytest.raises(
         ThresherError, match="the judge fapo failed on all 1 traces: .*ConnectError"
@@ -236,7 +256,7 @@ def test_cli_judge_options_fail_cleanly(tmp_path: Path) -> None:
         [*run, "--judge-base-url", "http://h/v1"], capture_output=True, text=True
     )
     assert orphan.returncode != 0 and "Traceback" not in orphan.stderr
-    assert "error: --judge-base-url and --judge-max-tokens need --judge MODEL" in orphan.stderr
+    assert "error: field '--judge': --judge-base-url needs --judge MODEL" in orphan.stderr
     bad = subprocess.run([*run, "--judge", "m", "--judge-base-url", "h:1"], capture_output=True,
                          text=True)  # fmt: skip
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
@@ -244,11 +264,12 @@ def test_cli_judge_options_fail_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_judge_labeler_without_a_model_is_a_recipe_error(tmp_path: Path) -> None:
-    from thresher.flows.label_lake import label_problem_set
+    from thresher.config import LabelConfig
     from thresher.schemas import Problem
+    from thresher.stages import label
     from thresher.storage import Lake
 
     with Lake.open(tmp_path / "lake") as lake:
         lake.append("problems", [Problem(source="s", question="q", answer="1")])
         with pytest.raises(InputError, match="labels.judge_model.*needs a judge model"):
-            label_problem_set(lake, "s", labelers=["judge_v2"])
+            label.run(lake, "s", LabelConfig(labelers=["judge_v2"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from thresher.config import LabelConfig
 from thresher.filters.flaws.judge import (
     JudgeLabeler,
     Judgment,
@@ -22,8 +23,8 @@ from thresher.filters.flaws.judge import (
     parse_judgment,
 )
 from thresher.filters.flaws.types import Trace
-from thresher.flows.label_lake import label_problem_set
 from thresher.schemas import Problem, Rollout, SamplingSpec, Verdict
+from thresher.stages import label
 from thresher.storage import Lake
 
 pytestmark = pytest.mark.slow
@@ -131,25 +132,32 @@ def test_unparsable_judge_output_is_an_info_note_on_a_real_engine(vllm_engine) -
 def test_judge_labels_are_stored_in_the_lake_once(vllm_engine, tmp_path: Path) -> None:
     path = _lake(tmp_path / "lake")
     with Lake.open(path) as lake:
-        report = label_problem_set(
-            lake, "judge-set", judge_engine=vllm_engine, judge_samples=2, judge_max_tokens=1
+        config = LabelConfig(
+            judge_model="smollm2-135m-instruct", judge_samples=2, judge_max_tokens=1
         )
+        report = label.run(lake, "judge-set", config, judge_engine=vllm_engine)
     assert report.judge["judged"] == 3 and report.judge["unparsable"] == 3
     rows = _judge_rows(path)
     assert [(r["flaw_type"], r["severity"]) for r in rows] == [("judge_unparsable", "info")] * 3
     assert all(r["critique"] and "--- sample 0 (truncated) ---" in r["critique"] for r in rows)
     assert all("judge smollm2-135m-instruct: no valid index" in r["evidence"] for r in rows)
     with Lake.open(path) as lake:  # a re-run judges nothing already labelled
-        again = label_problem_set(lake, "judge-set", judge_engine=vllm_engine, judge_samples=2)
-    assert again.judge["already_judged"] == 3 and again.judge.get("judged", 0) == 0
-    assert again.classes == report.classes and len(_judge_rows(path)) == 3
+        again = label.run(lake, "judge-set", config, judge_engine=vllm_engine)
+    assert again.pending == 0 and again.judge == {}  # every trace has the judge's pass
+    assert len(_judge_rows(path)) == 3
 
 
 # -- (b) a real vLLM OpenAI-compatible server -----------------------------------------------------
 
 
 def test_judge_through_a_local_vllm_server(vllm_server) -> None:
-    judge = JudgeLabeler(SERVED, base_url=vllm_server, samples=3, max_tokens=48, temperature=1.0)
+    from thresher.config import GenerationConfig
+    from thresher.stages.engines import judge_engine_factory
+
+    factory = judge_engine_factory(
+        LabelConfig(judge_model=SERVED, judge_base_url=vllm_server), GenerationConfig()
+    )
+    judge = JudgeLabeler(SERVED, engine_factory=factory, samples=3, max_tokens=48, temperature=1.0)
     judgments = judge.judge(_traces())
     _check(judgments, samples=3)
     assert judgments[0].prompt.startswith("<|user|>\nThe following is a math problem")

@@ -8,7 +8,7 @@ import re
 from thresher.filters.flaws.arith import ArithStepCheck
 from thresher.filters.flaws.repetition import sentences
 from thresher.filters.flaws.types import Trace
-from thresher.pipeline.segment import segment
+from thresher.text.segment import segment
 
 _WORDS = ["Step", "1+1=2.", "so", "\n", "\n\n", "- item", "3*4=12!", "why?", "x" * 30, "a" * 500]
 

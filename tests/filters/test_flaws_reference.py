@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from thresher.config import VerifyConfig
 from thresher.filters.flaws import Trace, get_labeler
-from thresher.flows.label_lake import label_problem_set
-from thresher.flows.verify_lake import verify_problem_set
 from thresher.schemas import Problem, Rollout
+from thresher.stages import label, verify
 from thresher.storage import Lake
 
 QUESTION = (
@@ -132,8 +132,8 @@ def test_lake_labels_privileged_rollouts_against_the_problem_s_solution(tmp_path
     with Lake.open(tmp_path / "lake") as lake:
         lake.append("problems", [problem])
         lake.append("rollouts", rollouts)
-        verify_problem_set(lake, "bakery", workers=1, timeout_s=10)
-        report = label_problem_set(lake, "bakery")
+        verify.run(lake, "bakery", VerifyConfig(workers=1, timeout_s=10))
+        report = label.run(lake, "bakery")
         assert report.classes == {"clean": 1, "flawed_positive": 1}
         found = lake.sql(
             "SELECT r.mode, l.flaw_type, l.severity FROM flaw_labels l JOIN rollouts r "
@@ -159,8 +159,8 @@ def test_a_prefix_continuation_of_a_privileged_trace_is_checked_whole(tmp_path: 
     with Lake.open(tmp_path / "lake") as lake:
         lake.append("problems", [problem])
         lake.append("rollouts", [shown, continued])
-        verify_problem_set(lake, "bakery", workers=1, timeout_s=10)
-        label_problem_set(lake, "bakery")
+        verify.run(lake, "bakery", VerifyConfig(workers=1, timeout_s=10))
+        label.run(lake, "bakery")
         found = lake.sql(
             "SELECT r.mode, l.flaw_type FROM flaw_labels l JOIN rollouts r USING (trace_id) "
             "WHERE l.labeler = 'reference_leak_v1' ORDER BY r.mode"

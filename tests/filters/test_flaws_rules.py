@@ -223,10 +223,8 @@ def test_registry() -> None:
         get_labeler("arith_step_check_v0")
 
 
-def test_labels_of_a_huge_trace_come_back_fast() -> None:
-    import time
-
+@pytest.mark.timeout(300)  # a hang guard only; bench_verify's labelers block times the labelers
+def test_a_huge_trace_of_right_claims_gets_no_error() -> None:
     text = ("Compute 12 + 30 = 42 then " * 4000) + "\\boxed{42}"
-    start = time.perf_counter()
-    label_traces([Trace("t", text)], rule_labelers())
-    assert time.perf_counter() - start < 10
+    (labels,) = label_traces([Trace("t", text)], rule_labelers())
+    assert not [x for x in labels if x.labeler.startswith("arith_step_check")]

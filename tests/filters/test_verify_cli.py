@@ -274,7 +274,8 @@ def test_an_error_mid_file_keeps_the_previous_output(
     from rich.console import Console
 
     import thresher.filters.verify.jsonl as jsonl
-    from thresher.flows.verify_cmd import verify_file
+    from thresher.config import VerifyConfig
+    from thresher.stages.verify import verify_file
 
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": i, **GOOD}) + "\n" for i in range(3)))
@@ -292,7 +293,7 @@ def test_an_error_mid_file_keeps_the_previous_output(
     monkeypatch.setattr(jsonl, "BLOCK", 1)  # one line per block: the first is written
     monkeypatch.setattr(jsonl, "verify_items", failing)
     with pytest.raises(RuntimeError, match="half way"):
-        verify_file(str(src), str(out), workers=1, timeout_s=5, console=Console(quiet=True))
+        verify_file(str(src), str(out), VerifyConfig(workers=1), console=Console(quiet=True))
     assert calls == [1, 1]
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from thresher.config import Recipe, parse_recipe
 from thresher.schemas import FlawLabel, Problem, Rollout, SamplingSpec, Verdict
+from thresher.stages.generate import sampling_spec
 from thresher.storage import Lake
 
 TINY_RECIPE = """
@@ -74,3 +76,68 @@ def build_tiny_lake(path: Path) -> Path:
         lake.append("verdicts", verdicts)
         lake.append("flaw_labels", flaws)
     return path
+
+
+# A problem file and stored rollouts of every trace a recipe asks for: the flow runs every stage
+# but generation for real on them (with `NoEngine`, which fails if anything starts it).
+STORED_QUESTIONS = [("What is 2 + 3?", "5"), ("What is 4 * 6?", "24"), ("What is 10 - 7?", "3")]
+# Per problem: a clean correct trace, a wrong answer, a correct answer after a wrong step.
+STORED_TRACES = [
+    "We compute {a} exactly. The answer is {ans}.",
+    "We compute it roughly. The answer is {wrong}.",
+    "First, 7 + 8 = 16. Anyway, the answer is {ans}.",
+]
+
+
+class NoEngine:
+    """Names a model; generating with it fails the test (every rollout is already stored)."""
+
+    name = "vllm"
+    model_name = "m"
+    model_revision = ""
+
+    def setup(self) -> None:
+        raise AssertionError("the engine was started although every rollout exists")
+
+    generate = setup
+
+    def teardown(self) -> None:
+        pass
+
+
+def build_stored_lake(root: Path, *, name: str = "stored", export: str = "") -> tuple[Recipe, Path]:
+    """A recipe over a problem file, and a lake holding all of its rollouts (no labels yet)."""
+    root.mkdir(parents=True, exist_ok=True)
+    source = root / "problems.jsonl"
+    source.write_text(
+        "".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in STORED_QUESTIONS)
+    )
+    recipe = parse_recipe(
+        f"""
+name: {name}
+problems: {{source: "{source}", name: tiny-set}}
+generation: {{model: m, n: 3, sampling: {{max_tokens: 64}}}}
+provenance: {{enabled: false}}
+dedup: {{enabled: true, method: exact}}
+selection: {{max_per_problem: 1}}
+export: {{formats: [sft, rl, dpo, prm], out: "{root / "exports"}"{export}}}
+"""
+    )
+    problems = [Problem(source="tiny-set", question=q, answer=a) for q, a in STORED_QUESTIONS]
+    rollouts = [
+        Rollout(
+            problem_id=p.problem_id,
+            model="m",
+            engine="vllm",
+            sampling=sampling_spec(recipe.generation),
+            sample_index=k,
+            prompt=p.question,
+            completion=text.format(a=p.question[8:-1], ans=p.answer, wrong=int(p.answer or 0) + 1),
+        )  # fmt: skip
+        for p in problems
+        for k, text in enumerate(STORED_TRACES)
+    ]
+    lake_dir = root / "lake"
+    with Lake.open(lake_dir) as lake:
+        lake.append("rollouts", rollouts)
+    return recipe, lake_dir

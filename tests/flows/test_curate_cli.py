@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 
 from thresher.cli import app
 from thresher.config import Recipe
-from thresher.flows.decisions import audit_verify
 from thresher.flows.schedule import build_deployment, validate_cron
 from thresher.schemas import InputError
+from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
+from ..conftest import behind_thresher
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
 
 runner = CliRunner()
@@ -84,13 +85,13 @@ def test_audit_verify_passes_then_detects_an_edited_event(
     result = runner.invoke(app, ["audit", "verify", "--lake", str(lake), "--version", "tiny-v1"])
     assert result.exit_code == 0, result.output
     assert "ok run" in result.output and "12 events" in _flat(result.output)
-    with Lake.open(lake) as opened:
+    with Lake.open(lake, read_only=True) as opened:
         victim = opened.sql(
             "SELECT decision_context.decision_id AS id FROM decisions "
             "WHERE temporal_metadata.sequence_number = 4"
         )["id"][0]
-        # Edit one stored event behind thresher's back (the read-only SQL API refuses writes).
-        opened._conn.execute(
+    with behind_thresher(lake) as conn:  # edit one stored event as a tamperer would
+        conn.execute(
             "UPDATE lake.decisions SET evidence_json = '{\"forged\":true}' "
             "WHERE decision_context.decision_id = ?",
             [victim],
@@ -108,10 +109,8 @@ def test_audit_verify_detects_a_removed_tail_via_the_version_head(
     lake_with_run: tuple[Path, Path],
 ) -> None:
     lake, _ = lake_with_run
-    with Lake.open(lake) as opened:
-        opened._conn.execute(
-            "DELETE FROM lake.decisions WHERE temporal_metadata.sequence_number = 11"
-        )
+    with behind_thresher(lake) as conn:
+        conn.execute("DELETE FROM lake.decisions WHERE temporal_metadata.sequence_number = 11")
     result = runner.invoke(app, ["audit", "verify", "--lake", str(lake)])
     assert result.exit_code == 1 and "removed at the end" in _flat(result.output)
 

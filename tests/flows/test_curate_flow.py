@@ -20,8 +20,8 @@ import pytest
 
 from thresher.config import Recipe, parse_recipe
 from thresher.flows.curate import run_curate
-from thresher.flows.decisions import audit_verify
-from thresher.flows.select import select_and_tag
+from thresher.stages import select
+from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
 # Matches tests/conftest.py SHARED_ENGINE_OPTIONS, so a separately started engine samples alike.
@@ -155,7 +155,7 @@ def test_rerun_is_incremental_and_reselection_needs_no_engine(
     stricter.selection.max_per_problem = 1
     with Lake.open(lake_dir) as lake:
         before = lake.table_counts()["rollouts"]
-        result = select_and_tag(lake, stricter, kind="reselect")
+        result = select.run(lake, stricter, kind="reselect")
         assert lake.table_counts()["rollouts"] == before
     assert result.version.name == "e2e-v3"
     assert result.funnel["selected"] <= 3

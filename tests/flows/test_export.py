@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -14,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from thresher.config import parse_recipe
-from thresher.flows.export import HubPushError, export_version, push_to_hub, read_export_source
-from thresher.flows.select import select_and_tag
 from thresher.pipeline.export import assistant_text
 from thresher.pipeline.outputs import MARKER, OutputError
 from thresher.schemas import InputError
+from thresher.stages import select
+from thresher.stages.export import HubPushError, export_version, push_to_hub, read_export_source
 from thresher.storage import Lake
 
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
@@ -31,44 +32,75 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A lake with 3 problems x 3 traces: correct, incorrect, and a flawed positive."""
     path = build_tiny_lake(tmp_path_factory.mktemp("lake"))
     with Lake.open(path) as lake:
-        result = select_and_tag(lake, RECIPE, run_id="run-test")
+        result = select.run(lake, RECIPE, run_id="run-test")
     assert result.version.name == "tiny-v1"
     assert result.funnel["selected"] == 3 and result.funnel["correct"] == 6
     return path
 
 
-@pytest.mark.parametrize("fmt", ["sft", "rl", "dpo", "prm"])
+def _data_files(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in (out / "data").glob("*.parquet"))
+
+
+@pytest.mark.parametrize("fmt", ["sft", "rl", "dpo", "prm", "opsd"])
 def test_every_format_loads_with_datasets(lake_dir: Path, tmp_path: Path, fmt: str) -> None:
     from datasets import load_dataset
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
 
     with Lake.open(lake_dir, read_only=True) as lake:
         result = export_version(lake, "tiny-v1", fmt, tmp_path / fmt)
     ds = load_dataset(str(tmp_path / fmt), split="train")
-    assert len(ds) == result.rows == {"sft": 3, "rl": 3, "dpo": 6, "prm": 6}[fmt]
+    assert len(ds) == result.rows == {"sft": 3, "rl": 3, "dpo": 6, "prm": 6, "opsd": 3}[fmt]
     row = ds[0]
     if fmt == "sft":
         assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
         assert row["messages"][1]["content"].startswith("<think>\n")
     elif fmt == "rl":
-        assert set(row) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
-        assert row["reward_model"]["style"] == "rule" and row["ability"] == "math"
-        assert row["prompt"][0]["role"] == "user"
+        assert set(row) == {
+            "data_source", "prompt", "ability", "reward_model", "extra_info",
+            "question", "answer", "solution",
+        }  # fmt: skip
+        assert row["reward_model"] == {"style": "rule", "ground_truth": row["answer"]}
+        assert row["ability"] == "math" and row["extra_info"]["verifier"] == "math_v1"
+        assert row["prompt"][0]["content"] == row[
+            "question"
+        ] + "\n\nPlease reason step by step, " + ("and put your final answer within \\boxed{}.")
+        assert row["solution"] == f"$\\boxed{{{row['answer']}}}$"
         assert row["extra_info"]["pass_rate"] == pytest.approx(2 / 3)
     elif fmt == "dpo":
         reasons = {r["rejected_reason"] for r in ds}
         assert reasons == {"incorrect", "flawed_positive:arith_step_check"}
         assert all(r["chosen_trace_id"] != r["rejected_trace_id"] for r in ds)
-    else:
+    elif fmt == "prm":
         labels = {r["reason_code"]: r["labels"] for r in ds}
         assert set(labels) == {"selected", "flawed_positive:arith_step_check"}
         assert labels["selected"] == [True] * len(labels["selected"])
         assert labels["flawed_positive:arith_step_check"][0] is False
-    card = (tmp_path / fmt / "README.md").read_text()
+    else:
+        assert row["prompt"][-1]["role"] == "user"  # SDFT builds the teacher prompt from it
+        assert row["privileged_context"] == f"The correct final answer is {row['answer']}."
+    card_path = tmp_path / fmt / "README.md"
+    card = card_path.read_text()
     assert card.startswith("---\n") and "task_categories" in card
     assert "tiny-v1" in card and "| selected | 3 |" in card
     with Lake.open(lake_dir, read_only=True) as lake:
         assert read_export_source(lake, "tiny-v1").head_hash in card
     assert "name: tiny" in card  # the recipe
+    assert "https://github.com/)" not in card and "path/or/OWNER/NAME" not in card
+    # The card as the Hub and `datasets` read it: license, configs naming the files, sizes.
+    data = DatasetCard.load(card_path).data
+    assert data.license == "apache-2.0"  # builtin problems: thresher's own license
+    configs = MetadataConfigs.from_dataset_card_data(data)
+    pattern = configs["default"]["data_files"][0]["path"]
+    assert sorted(str(p.relative_to(tmp_path / fmt)) for p in (tmp_path / fmt).glob(pattern)) == (
+        _data_files(tmp_path / fmt)
+    )
+    info = DatasetInfosDict.from_dataset_card_data(data)["default"]
+    assert info.features == ds.features
+    assert info.splits["train"].num_examples == len(ds)
+    assert info.download_size == sum(p.stat().st_size for p in (tmp_path / fmt / "data").iterdir())
 
 
 def test_export_is_byte_for_byte_reproducible(lake_dir: Path, tmp_path: Path) -> None:
@@ -87,14 +119,19 @@ def test_sharding_and_think_styles(lake_dir: Path, tmp_path: Path) -> None:
             lake, None, "sft", tmp_path / "s", shard_rows=2, think_style="reasoning_field"
         )
     shards = sorted((tmp_path / "s" / "data").glob("*.parquet"))
+    digest = result.files[0].name.rsplit("-", 1)[1].removesuffix(".parquet")
     assert [p.name for p in shards] == [
-        "train-00000-of-00002.parquet",
-        "train-00001-of-00002.parquet",
+        f"train-00000-of-00002-{digest}.parquet",
+        f"train-00001-of-00002-{digest}.parquet",
     ]
     assert result.rows == 3
     table = pq.read_table(shards[0])
     row = table.to_pylist()[0]
-    assert row["reasoning"] and "<think>" not in row["messages"][1]["content"]
+    assert "reasoning" not in row  # a column no trainer reads: the reasoning is on the message
+    user, reply = row["messages"]
+    assert user["reasoning_content"] is None
+    assert reply["reasoning_content"].startswith("First,") and "<think>" not in reply["content"]
+    assert reply["content"].startswith("The answer is")
     rollout = {"reasoning": "r", "answer_text": "a", "completion": "r a"}
     assert assistant_text(rollout, "plain") == "r\n\na"
     assert assistant_text(rollout, "think_tags") == "<think>\nr\n</think>\n\na"
@@ -147,11 +184,14 @@ def test_new_and_empty_folders_get_the_export_and_a_marker(lake_dir: Path, tmp_p
         fresh = export_version(lake, "tiny-v1", "rl", tmp_path / "deep" / "new" / "rl")
         into_empty = export_version(lake, "tiny-v1", "rl", empty)
     assert fresh.fingerprint == into_empty.fingerprint
+    shard = f"data/{fresh.files[0].name}"
+    assert shard.startswith("data/train-00000-of-00001-")
     for out in (tmp_path / "deep" / "new" / "rl", empty):
         marker = json.loads((out / MARKER).read_text())
-        assert marker["files"] == ["README.md", "data/train-00000-of-00001.parquet"]
+        ours = ["README.md", shard, "report.html"]
+        assert marker["files"] == ours
         assert marker["format"] == "rl" and marker["tool"] == "thresher export"
-        assert sorted(_tree(out)) == [MARKER, "README.md", "data/train-00000-of-00001.parquet"]
+        assert sorted(_tree(out)) == sorted([MARKER, *ours])
     assert sorted(p.name for p in (tmp_path / "deep" / "new").iterdir()) == ["rl"]
 
 
@@ -169,13 +209,10 @@ def test_reexport_replaces_only_its_own_files(lake_dir: Path, tmp_path: Path) ->
     files = _tree(out)
     assert files["notes.txt"] == b"mine" and files["data/extra.csv"] == b"a,b\n"
     assert files[".git/config"] == b"[core]\n"
-    assert sorted(p.name for p in (out / "data").glob("*.parquet")) == [
-        "train-00000-of-00001.parquet"
-    ]
-    assert json.loads(files[MARKER])["files"] == [
-        "README.md",
-        "data/train-00000-of-00001.parquet",
-    ]
+    shard = again.files[0].name
+    assert shard.startswith("train-00000-of-00001-")
+    assert sorted(p.name for p in (out / "data").glob("*.parquet")) == [shard]
+    assert json.loads(files[MARKER])["files"] == ["README.md", f"data/{shard}", "report.html"]
     assert again.rows == 3 and not [p for p in out.rglob("*") if "thresher-tmp" in p.name]
 
 
@@ -184,8 +221,9 @@ def test_a_foreign_file_where_the_export_would_write_is_refused(
 ) -> None:
     out = tmp_path / "prm"
     with Lake.open(lake_dir, read_only=True) as lake:
+        single = export_version(lake, "tiny-v1", "prm", tmp_path / "probe").files[0].name
         export_version(lake, "tiny-v1", "prm", out, shard_rows=2)  # 3 shards
-        mine = out / "data" / "train-00000-of-00001.parquet"
+        mine = out / "data" / single
         mine.write_bytes(b"the user's own file")  # not listed in the marker
         before = _tree(out)
         with pytest.raises(InputError, match="was not written by `thresher export`"):
@@ -264,12 +302,18 @@ class _FakeHub(BaseHTTPRequestHandler):
                 },
             )
         if "/commit/" in self.path:
-            files = {}
+            files, deleted = {}, []
             for line in body.decode().splitlines():
                 item = json.loads(line)
                 if item["key"] == "file":
                     files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            rec["files"] = files
+                elif item["key"] == "deletedFile":
+                    deleted.append(item["value"]["path"])
+            rec["files"], rec["deleted"] = files, deleted
+            repo = rec.setdefault("repo", {})  # what the repo holds after the commit
+            for name in deleted:
+                repo.pop(name, None)
+            repo.update(files)
             return self._json(
                 200,
                 {
@@ -281,6 +325,15 @@ class _FakeHub(BaseHTTPRequestHandler):
         return self._json(404, {"error": f"not found: {self.path}"})
 
     def do_GET(self) -> None:  # noqa: N802
+        if "/tree/" in self.path:  # list_repo_files: the repo's files, one page
+            repo = self.received.get("repo", {})
+            return self._json(
+                200,
+                [
+                    {"type": "file", "path": n, "size": len(b), "oid": "0" * 40}
+                    for n, b in sorted(repo.items())
+                ],
+            )
         return self._json(404, {"error": f"not found: {self.path}"})
 
 
@@ -321,9 +374,61 @@ def test_push_uploads_every_file_with_the_token(
         for p in (tmp_path / "rl").rglob("*")
         if p.is_file() and p.name != MARKER
     }
-    assert fake_hub["files"] == local  # every file but thresher's own marker
+    pushed_card = fake_hub["files"].pop("README.md").decode()
+    local_card = local.pop("README.md").decode()
+    assert fake_hub["files"] == local  # every file but thresher's own marker and the card
     assert MARKER not in fake_hub["files"] and (tmp_path / "rl" / MARKER).is_file()
+    # The pushed card names the repo in its load line; the rest of it is the local card.
+    assert 'load_dataset("me/tiny", split="train")' in pushed_card
+    assert 'load_dataset("me/tiny"' not in local_card
+    assert (
+        pushed_card.split("<!-- thresher:load -->")[0]
+        == local_card.split("<!-- thresher:load -->")[0]
+    )
     assert "hf_secret_token_123" not in capfd.readouterr().out
+
+
+def test_a_repushed_export_replaces_its_shards_and_keeps_other_files(
+    lake_dir: Path, tmp_path: Path, fake_hub: dict[str, Any]
+) -> None:
+    with Lake.open(lake_dir, read_only=True) as lake:
+        export_version(lake, "tiny-v1", "sft", tmp_path / "sft", shard_rows=1, repo_id="me/tiny")
+        push_to_hub(tmp_path / "sft", "me/tiny", token="hf_secret_token_123")
+        fake_hub["repo"]["notes.md"] = b"the user's own file"
+        first = sorted(n for n in fake_hub["repo"] if n.startswith("data/"))
+        assert len(first) == 3
+        export_version(lake, "tiny-v1", "sft", tmp_path / "sft", think_style="plain")
+        push_to_hub(tmp_path / "sft", "me/tiny", token="hf_secret_token_123")
+    assert sorted(fake_hub["deleted"]) == first
+    (shard,) = (tmp_path / "sft" / "data").iterdir()
+    assert sorted(fake_hub["repo"]) == [
+        "README.md",
+        f"data/{shard.name}",
+        "notes.md",
+        "report.html",
+    ]
+
+
+def test_a_push_without_a_license_is_refused_before_the_hub_is_asked(
+    lake_dir: Path, tmp_path: Path, fake_hub: dict[str, Any]
+) -> None:
+    with Lake.open(lake_dir, read_only=True) as lake:
+        source = read_export_source(lake, "tiny-v1")
+        unlicensed = dataclasses.replace(source, license=None)
+        export_version(lake, "tiny-v1", "rl", tmp_path / "rl", source=unlicensed)
+        card = (tmp_path / "rl" / "README.md").read_text()
+        assert "\nlicense:" not in card and "License: not stated" in card
+        with pytest.raises(InputError, match="no license") as info:
+            push_to_hub(tmp_path / "rl", "me/tiny", token="hf_secret_token_123")
+        assert "export.license" in (info.value.hint or "")
+        assert fake_hub == {}  # nothing was sent
+        # --license names one: the card carries it and the push goes through.
+        export_version(
+            lake, "tiny-v1", "rl", tmp_path / "rl", source=unlicensed, license="CC-BY-4.0"
+        )
+    assert "license: cc-by-4.0" in (tmp_path / "rl" / "README.md").read_text()
+    push_to_hub(tmp_path / "rl", "me/tiny", token="hf_secret_token_123")
+    assert "README.md" in fake_hub["files"]
 
 
 def test_push_refused_without_valid_token(
@@ -366,3 +471,29 @@ def test_an_unwritable_export_folder_is_a_clear_error(lake_dir: Path, tmp_path: 
         with pytest.raises((InputError, OutputError), match="cannot write"):
             export_version(lake, "tiny-v1", "sft", a_file / "sub" / "out")
     assert a_file.read_text() == "x"
+
+
+def test_export_cli_layout_license_and_instruction(lake_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from thresher.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "critic"
+    args = ["export", "-f", "prm", "-o", str(out), "--lake", str(lake_dir)]
+    done = runner.invoke(app, [*args, "--layout", "critic", "--license", "CC-BY-4.0"])
+    assert done.exit_code == 0, done.output
+    rows = pq.read_table(next((out / "data").glob("*.parquet"))).to_pylist()
+    assert {r["label"] for r in rows} == {-1, 0} and "steps" in rows[0]
+    assert "license: cc-by-4.0" in (out / "README.md").read_text()
+    bad = runner.invoke(app, [*args, "--layout", "chat"])
+    assert isinstance(bad.exception, InputError)  # `thresher` prints it as `error: ...`
+    assert "has no layout 'chat'; layouts: stepwise, critic" in str(bad.exception)
+    rl = tmp_path / "rl"
+    plain = runner.invoke(
+        app,
+        ["export", "-f", "rl", "-o", str(rl), "--answer-instruction", "", "--lake", str(lake_dir)],
+    )
+    assert plain.exit_code == 0, plain.output
+    row = pq.read_table(next((rl / "data").glob("*.parquet"))).to_pylist()[0]
+    assert row["prompt"][0]["content"] == row["question"]

@@ -3,79 +3,22 @@ for real (verifiers, flaw labelers, dedup, selection, exports); the engine must 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from thresher.config import parse_recipe
 from thresher.flows.curate import run_curate
-from thresher.flows.decisions import audit_verify
-from thresher.flows.stages import sampling_spec
-from thresher.schemas import Problem, Rollout
+from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
-QUESTIONS = [("What is 2 + 3?", "5"), ("What is 4 * 6?", "24"), ("What is 10 - 7?", "3")]
-# Per problem: a clean correct trace, a wrong answer, a correct answer after a wrong step.
-TRACES = [
-    "We compute {a} exactly. The answer is {ans}.",
-    "We compute it roughly. The answer is {wrong}.",
-    "First, 7 + 8 = 16. Anyway, the answer is {ans}.",
-]
-
-
-class NoEngine:
-    """Names a model; generating with it fails the test (every rollout is already stored)."""
-
-    name = "vllm"
-    model_name = "m"
-    model_revision = ""
-
-    def setup(self) -> None:
-        raise AssertionError("the engine was started although every rollout exists")
-
-    generate = setup
-
-    def teardown(self) -> None:
-        pass
+from .conftest import NoEngine, build_stored_lake
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("stored")
-    source = root / "problems.jsonl"
-    source.write_text(
-        "".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in QUESTIONS)
-    )
-    recipe = parse_recipe(
-        f"""
-name: stored
-problems: {{source: "{source}", name: tiny-set}}
-generation: {{model: m, n: 3, sampling: {{max_tokens: 64}}}}
-provenance: {{enabled: false}}
-dedup: {{enabled: true, method: exact}}
-selection: {{max_per_problem: 1}}
-export: {{formats: [sft, rl, dpo, prm], out: "{root / "exports"}"}}
-"""
-    )
-    problems = [Problem(source="tiny-set", question=q, answer=a) for q, a in QUESTIONS]
-    rollouts = [
-        Rollout(
-            problem_id=p.problem_id,
-            model="m",
-            engine="vllm",
-            sampling=sampling_spec(recipe),
-            sample_index=k,
-            prompt=p.question,
-            completion=text.format(a=p.question[8:-1], ans=p.answer, wrong=int(p.answer or 0) + 1),
-        )  # fmt: skip
-        for p in problems
-        for k, text in enumerate(TRACES)
-    ]
-    lake_dir = root / "lake"
-    with Lake.open(lake_dir) as lake:
-        lake.append("rollouts", rollouts)
+    recipe, lake_dir = build_stored_lake(root)
     summary = run_curate(recipe, str(lake_dir), engine=NoEngine())
     return {"root": root, "lake": lake_dir, "recipe": recipe, "summary": summary}
 

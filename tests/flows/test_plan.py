@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from thresher.config import parse_recipe
-from thresher.flows.plan import MAX_ROLLOUTS, check_model, max_rollouts_default, plan_run
 from thresher.schemas import InputError, NotFoundError
+from thresher.stages.plan import MAX_ROLLOUTS, check_model, max_rollouts_default, plan_run
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -44,7 +44,7 @@ def test_plan_counts_a_local_problem_file(tmp_path: Path) -> None:
         "".join(json.dumps({"question": f"q{i}", "answer": "1"}) + "\n" for i in range(7))
     )
     plan = plan_run(parse_recipe(_recipe(f"problems: {{source: {src}}}\n")))
-    assert plan.problems == 7 and plan.rollouts == 14
+    assert plan.problems == 7 and plan.rollouts == 28  # generation.n defaults to 4
     hub = plan_run(parse_recipe(_recipe("problems: {source: 'hf:openai/gsm8k'}\n")))
     assert hub.problems is None and hub.rollouts is None
     assert "unknown number of rollouts" in hub.lines()[0]

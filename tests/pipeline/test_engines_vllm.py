@@ -14,6 +14,7 @@ def req(key: str, text: str = "", **kw) -> GenerationRequest:
     return GenerationRequest(key=key, messages=(("user", text),) if text else Q, **kw)
 
 
+@pytest.mark.slow
 def test_n_samples_per_request_with_logprobs_and_finish_reason(vllm_engine):
     spec = SamplingSpec(temperature=1.0, max_tokens=12)
     [res] = vllm_engine.generate([req("a", n=3)], spec)
@@ -29,6 +30,7 @@ def test_n_samples_per_request_with_logprobs_and_finish_reason(vllm_engine):
         assert (s.finish_reason == "length") == (s.completion_tokens == 12)
 
 
+@pytest.mark.slow
 def test_too_long_prompt_is_skipped_and_outputs_stay_aligned(vllm_engine):
     greedy = SamplingSpec(temperature=0.0, max_tokens=8)
     long_text = "apple " * (vllm_engine.max_model_len + 50)
@@ -43,6 +45,7 @@ def test_too_long_prompt_is_skipped_and_outputs_stay_aligned(vllm_engine):
     assert results[0].samples[0].text != results[2].samples[0].text
 
 
+@pytest.mark.slow
 def test_seeded_batches_reproduce_on_this_engine(vllm_engine):
     spec = SamplingSpec(temperature=1.0, max_tokens=16, seed=7)
     batch = [req(f"k{i}", seed=100 + i) for i in range(3)]
@@ -55,6 +58,7 @@ def test_seeded_batches_reproduce_on_this_engine(vllm_engine):
     assert different != first
 
 
+@pytest.mark.slow
 def test_assistant_prefix_is_continued(vllm_engine):
     prefix = "Let me add the numbers: 12 + 30 ="
     [res] = vllm_engine.generate(
@@ -64,6 +68,7 @@ def test_assistant_prefix_is_continued(vllm_engine):
     assert res.samples[0].text and not res.samples[0].text.startswith(prefix)
 
 
+@pytest.mark.slow
 def test_stop_strings_end_generation(vllm_engine):
     spec = SamplingSpec(temperature=0.0, max_tokens=40, stop=[" "])
     [res] = vllm_engine.generate([req("s", "Write the sentence: the cat sat on the mat.")], spec)

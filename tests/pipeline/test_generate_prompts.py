@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.flows.generate_cmd import parse_fractions
-from thresher.pipeline.generate import GenerateOptions, plan_traces, sample_seed
+from thresher.pipeline.generate import check_mode, plan_traces, sample_seed
 from thresher.pipeline.prompts import (
     on_policy_messages,
     prefix_cut,
     privileged_messages,
     sentence_ends,
 )
-from thresher.pipeline.split import SplitMarkers, split_reasoning
 from thresher.schemas import InputError, Problem, SamplingSpec, trace_id_for
+from thresher.text.split import SplitMarkers, split_reasoning
 
 P = Problem(source="s", question="What is 2 + 2?", answer="4", solution="2 + 2 = 4.")
 
@@ -27,9 +26,11 @@ def test_split_think_markers_truncation_and_plain_text():
     assert split_reasoning("add them</think>4") == ("add them", "4")
     assert split_reasoning("<think>still thinking when cut") == ("still thinking when cut", "")
     plain = "2 + 2 = 4.\nFinal answer: 4\n"
-    assert split_reasoning(plain) == (plain.strip(), "Final answer: 4")
-    assert split_reasoning("one\ntwo\n\n")[1] == "two"
-    custom = SplitMarkers(think_start="[R]", think_end="[/R]", answer_prefixes=())
+    assert split_reasoning(plain) == ("2 + 2 = 4.", "Final answer: 4")
+    gsm8k = "16 - 3 = <<16-3=13>>13 eggs.\n#### 13"
+    assert split_reasoning(gsm8k) == ("16 - 3 = <<16-3=13>>13 eggs.", "#### 13")
+    assert split_reasoning("one\ntwo\n\n") == ("one\ntwo", "")  # no mark: no marked answer
+    custom = SplitMarkers(think_start="[R]", think_end="[/R]", answer_mark=None)
     assert split_reasoning("[R]why[/R] so", custom) == ("why", "so")
 
 
@@ -51,34 +52,33 @@ def test_privileged_prompt_holds_the_reference_and_on_policy_does_not():
 
 
 def test_plan_ids_are_content_ids_and_seeds_per_trace():
-    opts = GenerateOptions("s", n=2, sampling=SamplingSpec(seed=3))
-    planned, skips = plan_traces([P], opts, "m", "rev", "vllm")
+    spec = SamplingSpec(seed=3)
+    common = {"n": 2, "model": "m", "model_revision": "rev", "engine": "vllm"}
+    planned, skips = plan_traces([P], mode="on_policy", sampling=spec, **common)
     assert not skips and [p.sample_index for p in planned] == [0, 1]
     for p in planned:
         assert p.trace_id == trace_id_for(
-            P.problem_id, "m", "rev", opts.sampling, "on_policy", None, None, p.sample_index
+            P.problem_id, "m", "rev", spec, "on_policy", None, None, p.sample_index
         )
         assert p.seed == sample_seed(3, p.trace_id)
     assert planned[0].seed != planned[1].seed
-    unseeded, _ = plan_traces([P], GenerateOptions("s", n=1), "m", "rev", "vllm")
+    unseeded, _ = plan_traces([P], mode="on_policy", sampling=SamplingSpec(), **common)
     assert unseeded[0].seed is None
-    other_rev, _ = plan_traces([P], opts, "m", "rev2", "vllm")
+    other_rev, _ = plan_traces(
+        [P], mode="on_policy", sampling=spec, **{**common, "model_revision": "rev2"}
+    )
     assert other_rev[0].trace_id != planned[0].trace_id
 
 
-def test_options_and_fractions_fail_with_the_field():
+def test_modes_and_fractions_fail_with_the_field():
     with pytest.raises(InputError, match="field 'prefix_fractions'"):
-        GenerateOptions("s", prefix_fractions=(0.5, 1.0))
+        check_mode("prefix", (0.5, 1.0), ("on_policy",))
     with pytest.raises(InputError, match="field 'mode'.*unknown mode"):
-        GenerateOptions("s", mode="teacher")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="field 'n'"):
-        GenerateOptions("s", n=0)
-    assert parse_fractions("0.25, 0.5,0.75") == (0.25, 0.5, 0.75)
-    with pytest.raises(InputError, match="--prefix-fractions.*'half'"):
-        parse_fractions("0.25,half")
+        check_mode("teacher", (0.5,), ("on_policy",))
+    with pytest.raises(InputError, match="field 'prefix_sources'"):
+        check_mode("prefix", (0.5,), ("prefix",))
 
 
-@pytest.mark.slow
 def test_cli_reports_user_errors_without_a_traceback(tmp_path):
     import subprocess
     import sys
@@ -87,7 +87,7 @@ def test_cli_reports_user_errors_without_a_traceback(tmp_path):
     no_url = subprocess.run(
         [*base, "--problems", "p", "--engine", "openai"], capture_output=True, text=True
     )
-    assert no_url.returncode == 2 and "--engine openai needs --base-url" in no_url.stderr
+    assert no_url.returncode == 2 and "engine 'openai' needs the server's URL" in no_url.stderr
     assert "Traceback" not in no_url.stderr
     bad = subprocess.run(
         [*base, "--problems", "p", "--mode", "prefix", "--prefix-fractions", "0.5,x"],

@@ -13,6 +13,7 @@ from thresher.pipeline.models import MANIFEST, embedded_checkpoint, resolve_mode
 from thresher.schemas import NotFoundError
 
 
+@pytest.mark.slow
 def test_embedded_model_is_converted_once_and_reused(embedded_model_dir):
     path = Path(embedded_model_dir)
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()

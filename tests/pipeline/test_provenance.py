@@ -16,9 +16,9 @@ from thresher.pipeline.provenance import (
     privileged_context,
     summarize_trace,
 )
-from thresher.pipeline.segment import segment
 from thresher.schemas import Problem, Rollout
 from thresher.schemas.errors import InputError
+from thresher.text.segment import segment
 
 TH = ProvenanceThresholds(likely=-1.0, gap=0.5, boost=0.5)
 
@@ -81,7 +81,7 @@ def test_label_sentences_and_summary_shares() -> None:
     rows = tr.label_sentences("t1", segs, teacher, student)
     assert [r.category for r in rows] == ["teacher_originated", "shared", "shared", "novel"]
     assert [(r.char_start, r.char_end) for r in rows] == [(s.start, s.end) for s in segs]
-    assert rows[0].scorer == "provenance_v1:teacher=m[privileged],student=m[plain]"
+    assert rows[0].scorer == "provenance_v2:teacher=m[privileged],student=m[plain]"
     summary = summarize_trace("t1", "p1", tr.name, rows)
     assert summary.n_sentences == 4
     assert summary.share_teacher_originated == pytest.approx(0.25)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thresher.pipeline.divergence import select_by_divergence
 from thresher.pipeline.prompts import on_policy_messages
-from thresher.pipeline.provenance_run import embedded_tracer
-from thresher.pipeline.segment import segment
 from thresher.schemas import Problem, Rollout
+from thresher.stages.provenance import ProvenanceStage
+from thresher.text.segment import segment
 
 # The copied step holds what the question does not: a plan, its wording and its numbers.
 COPIED = (
@@ -33,6 +35,7 @@ def rollout(problem: Problem, engine, text: str, index: int) -> Rollout:  # type
     )
 
 
+@pytest.mark.slow
 def test_copied_reference_sentence_is_teacher_originated(vllm_engine) -> None:  # type: ignore[no-untyped-def]
     problem = Problem(
         source="prov-test",
@@ -43,7 +46,7 @@ def test_copied_reference_sentence_is_teacher_originated(vllm_engine) -> None:  
     )
     copied_trace = f"{OWN}\n{COPIED}\nStep 2: Each tree gives 3 baskets, so 7173 * 3 = 21519."
     own_trace = f"{OWN}\nWe need to add the trees first and then multiply by the baskets."
-    tracer = embedded_tracer(vllm_engine)
+    tracer = ProvenanceStage(engine=vllm_engine).tracer  # one model plays both roles
     pairs = [
         (problem, rollout(problem, vllm_engine, copied_trace, 0)),
         (problem, rollout(problem, vllm_engine, own_trace, 1)),

@@ -35,6 +35,7 @@ def _transformers_logprobs(model_dir, context: str, text: str) -> list[float]:
     return [float(logp[len(ctx) + k - 1, t]) for k, t in enumerate(txt)]
 
 
+@pytest.mark.slow
 def test_logprobs_match_a_transformers_forward_pass(scorer, embedded_model_dir):
     spans = [(0, 17), (18, len(TEXT))]
     [res] = scorer.score([ScoreRequest(CONTEXT, TEXT, spans)])
@@ -51,6 +52,7 @@ def test_logprobs_match_a_transformers_forward_pass(scorer, embedded_model_dir):
     assert res.mean_logprob == pytest.approx(sum(expected) / len(expected), abs=2e-2)
 
 
+@pytest.mark.slow
 def test_context_changes_the_score_and_batches_keep_order(scorer):
     helpful = ScoreRequest(CONTEXT, "7")
     unhelpful = ScoreRequest(
@@ -61,6 +63,7 @@ def test_context_changes_the_score_and_batches_keep_order(scorer):
     assert results[0].token_logprobs[0] > results[1].token_logprobs[0]
 
 
+@pytest.mark.slow
 def test_empty_context_conditions_on_bos_and_empty_text_scores_nothing(scorer):
     [res, empty] = scorer.score(
         [ScoreRequest("", "Hello world"), ScoreRequest(CONTEXT, "", [(0, 0)])]
@@ -70,6 +73,7 @@ def test_empty_context_conditions_on_bos_and_empty_text_scores_nothing(scorer):
     assert empty.span_token_counts == [0]
 
 
+@pytest.mark.slow
 def test_too_long_is_reported_not_raised_and_bad_spans_name_the_request(scorer, vllm_engine):
     huge = "word " * (vllm_engine.max_model_len + 10)
     ok, too_long = scorer.score([ScoreRequest(CONTEXT, "7"), ScoreRequest(CONTEXT, huge, [(0, 4)])])

@@ -19,6 +19,8 @@ from thresher.schemas import Problem
 from thresher.storage import Lake
 from thresher.storage.orphans import live_files
 
+from ..conftest import behind_thresher
+
 
 def problems(n: int, start: int = 0, text: str = "") -> list[Problem]:
     return [
@@ -141,9 +143,10 @@ def test_unknown_unreferenced_files_go_only_when_the_catalog_is_held_exclusively
     path = tmp_path / "lake"
     with Lake.open(path) as lake:
         lake.append("problems", problems(100))
-        # A file DuckDB itself wrote for a committed insert stays: it is referenced.
-        lake._conn.execute("INSERT INTO lake.problems SELECT * REPLACE ('x' || problem_id AS "
-                           "problem_id) FROM lake.problems")  # fmt: skip
+    # A file DuckDB itself wrote for a committed insert stays: it is referenced.
+    with behind_thresher(path) as conn:
+        conn.execute("INSERT INTO lake.problems SELECT * REPLACE ('x' || problem_id AS "
+                     "problem_id) FROM lake.problems")  # fmt: skip
     live = parquet_files(path)
     stray = path / "data" / "main" / "problems" / "ducklake-0000-stray.parquet"
     stray.write_bytes(b"PAR1 half a file")

@@ -1,20 +1,22 @@
-"""The `curate` flow: DESIGN.md's data flow as Prefect tasks over batches of ids.
+"""The `curate` flow: DESIGN.md's data flow as Prefect tasks over the stages.
 
-problems -> generate (per batch, per mode) -> verify -> label flaws -> provenance -> dedup ->
-decontaminate -> select + tag a version -> export. Every task commits to the lake as it goes and
-skips what is already committed, so a new flow run after a crash (even SIGKILL) redoes only the
-missing work. Tasks pass ids, never data; heavy objects (engine, embedder) live in a
-process-local context keyed by the flow run, not in task parameters.
+problems -> generate (per mode) -> verify -> label flaws -> provenance -> dedup ->
+decontaminate -> select + tag a version -> export. Each task runs one stage (`thresher.stages`),
+which commits its rows batch by batch and skips what is already committed, so a new flow run
+after a crash (even SIGKILL) redoes only the missing work.
 
-Runs in Prefect's ephemeral mode by default, against a server when PREFECT_API_URL is set.
+Everything one run holds (its open lake, recipe, engines, progress reporter) lives in a
+`RunContext` made for that run and handed to its tasks; nothing is kept at module level, so two
+runs in one process share nothing. Only `TransientError`s (network, 5xx, timeouts) are
+retried. Runs in Prefect's ephemeral mode by default, against a server when PREFECT_API_URL is
+set.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +26,28 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
-from thresher.config import Recipe, load_recipe
-from thresher.flows import stages
-from thresher.schemas import ThresherError
-from thresher.storage import DEFAULT_LAKE, Lake
+from thresher.config import Recipe, load_recipe  # noqa: E402
+from thresher.schemas import TransientError  # noqa: E402
+from thresher.stages import (  # noqa: E402
+    decontaminate,
+    dedup,
+    export,
+    generate,
+    ingest,
+    label,
+    provenance,
+    select,
+    verify,
+)
+from thresher.stages.engines import engine_for  # noqa: E402
+from thresher.storage import Lake, resolve_lake  # noqa: E402
 
-__all__ = ["CurateSummary", "curate", "run_curate", "run_stages_directly"]
+__all__ = ["CurateSummary", "RunContext", "curate", "run_curate", "run_stages_directly"]
 
-_CONTEXTS: dict[str, stages.CurateContext] = {}
-_PREBUILT: dict[str, Any] = {}  # engines handed in by the caller (tests, notebooks)
-_REPORTERS: dict[str, Callable[[str, str], None]] = {}
+Reporter = Callable[[str, str], None]
 
 
 @dataclass
@@ -57,75 +69,134 @@ class CurateSummary:
         return dict(self.__dict__)
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only errors that may pass: network and OS errors, never our own user errors."""
+@dataclass
+class RunContext:
+    """One run's open lake and recipe, and the engines it built (or was handed)."""
+
+    lake: Lake
+    recipe: Recipe
+    engine: Any = None  # the generation engine; built on first use unless handed in
+    owns_engine: bool = False
+    reporter: Reporter | None = None
+
+    @property
+    def progress(self) -> bool:
+        """Whether stages draw progress (a console is watching)."""
+        return self.reporter is not None
+
+    def generation_engine(self) -> Any:
+        """The recipe's generation engine, built once per run."""
+        if self.engine is None:
+            self.engine = engine_for(self.recipe.generation)
+            self.owns_engine = True
+        return self.engine
+
+    def shared_engine(self, model: str | None) -> Any:
+        """The generation engine when `model` is its model and it runs in process, else None:
+        provenance and the judge then score with it instead of loading the model again."""
+        gen = self.recipe.generation
+        if model is None or model != gen.model or gen.engine != "vllm":
+            return None
+        return self.generation_engine()
+
+    def close(self) -> None:
+        """Tear down what this run built."""
+        if self.owns_engine and self.engine is not None:
+            self.engine.teardown()
+            self.engine = None
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only a TransientError; a user error or a bug fails at once."""
     try:
         state.result()
-    except ThresherError:
-        return False
-    except (ConnectionError, TimeoutError, OSError):
+    except TransientError:
         return True
     except Exception:
         return False
     return False
 
 
-def _ctx(key: str) -> stages.CurateContext:
-    return _CONTEXTS[key]
+# Tasks take the run's context, which is not hashable: no input-keyed caching (resuming rests
+# on the lake's content ids, not on Prefect's cache).
 
 
-def _report(key: str, stage: str, detail: str) -> None:
-    reporter = _REPORTERS.get(key) or _REPORTERS.get("*")
-    if reporter is not None:
-        reporter(stage, detail)
-
-
-@task(name="ingest-problems")
-def ingest_task(key: str) -> list[str]:
+@task(name="ingest-problems", cache_policy=NO_CACHE)
+def ingest_task(ctx: RunContext) -> list[str]:
     """Import the recipe's problems; returns their ids."""
-    return stages.ingest_stage(_ctx(key))
+    return ingest.run(ctx.lake, ctx.recipe)
 
 
-@task(name="generate-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=_transient)
-def generate_task(key: str, upto: int, mode: str) -> int:
-    """Generate the missing traces of one problem batch in one mode."""
-    return stages.generate_stage(_ctx(key), upto, mode)
+@task(
+    name="generate",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def generate_task(ctx: RunContext, mode: str) -> int:
+    """Generate one mode's missing rollouts, committed batch by batch."""
+    report = generate.run(
+        ctx.lake, ctx.recipe.problem_set, ctx.recipe.generation, mode,
+        limit=ctx.recipe.problems.limit, engine=ctx.generation_engine(), progress=ctx.progress,
+    )  # fmt: skip
+    return report.generated
 
 
-@task(name="verify")
-def verify_task(key: str) -> int:
-    """Verify unverified rollouts."""
-    return stages.verify_stage(_ctx(key))
+@task(name="verify", cache_policy=NO_CACHE)
+def verify_task(ctx: RunContext) -> int:
+    """Verify unverified rollouts; store pass-rate statistics."""
+    return verify.run(
+        ctx.lake, ctx.recipe.problem_set, ctx.recipe.verify, progress=ctx.progress
+    ).verified
 
 
-@task(name="label-flaws")
-def label_task(key: str) -> int:
-    """Label flaws of unlabelled rollouts."""
-    return stages.label_stage(_ctx(key))
+@task(name="label-flaws", cache_policy=NO_CACHE)
+def label_task(ctx: RunContext) -> int:
+    """Label flaws of rollouts no chosen labeler has seen."""
+    labels = ctx.recipe.labels
+    engine = ctx.shared_engine(labels.judge_model) if not labels.judge_base_url else None
+    report = label.run(
+        ctx.lake, ctx.recipe.problem_set, labels, generation=ctx.recipe.generation,
+        judge_engine=engine, progress=ctx.progress,
+    )  # fmt: skip
+    return report.labels
 
 
-@task(name="provenance")
-def provenance_task(key: str) -> int:
+@task(name="provenance", cache_policy=NO_CACHE)
+def provenance_task(ctx: RunContext) -> int:
     """Score sentences under the model roles."""
-    return stages.provenance_stage(_ctx(key))
+    prov = ctx.recipe.provenance
+    if not prov.enabled:
+        return 0
+    report = provenance.run(
+        ctx.lake, ctx.recipe.problem_set, prov, ctx.recipe.generation,
+        engine=ctx.shared_engine(prov.student), progress=ctx.progress,
+    )  # fmt: skip
+    return report.processed
 
 
-@task(name="dedup")
-def dedup_task(key: str) -> int:
+@task(name="dedup", cache_policy=NO_CACHE)
+def dedup_task(ctx: RunContext) -> int:
     """Cluster near-duplicate traces."""
-    return stages.dedup_stage(_ctx(key))
+    if not ctx.recipe.dedup.enabled:
+        return 0
+    return dedup.run(ctx.lake, ctx.recipe.problem_set, ctx.recipe.dedup, progress=ctx.progress).rows
 
 
-@task(name="decontaminate")
-def decontam_task(key: str) -> int:
+@task(name="decontaminate", cache_policy=NO_CACHE)
+def decontam_task(ctx: RunContext) -> int:
     """Flag contaminated problems."""
-    return stages.decontam_stage(_ctx(key))
+    if not ctx.recipe.decontam.benchmarks:
+        return 0
+    report = decontaminate.run(ctx.lake, ctx.recipe.problem_set, ctx.recipe.decontam)
+    return report.rows
 
 
-@task(name="select-and-tag")
-def select_task(key: str, run_id: str) -> dict[str, Any]:
+@task(name="select-and-tag", cache_policy=NO_CACHE)
+def select_task(ctx: RunContext, run_id: str) -> dict[str, Any]:
     """Decide, record the decision chain, tag the version."""
-    result = stages.select_stage(_ctx(key), run_id)
+    result = select.run(ctx.lake, ctx.recipe, run_id=run_id, kind="run")
     return {
         "version": result.version.name,
         "snapshot_id": result.version.snapshot_id,
@@ -134,83 +205,83 @@ def select_task(key: str, run_id: str) -> dict[str, Any]:
     }
 
 
-@task(name="export", retries=2, retry_delay_seconds=10, retry_condition_fn=_transient)
-def export_task(key: str, version: str) -> dict[str, str]:
+@task(
+    name="export",
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def export_task(ctx: RunContext, version: str) -> dict[str, str]:
     """Write (and push, if configured) the recipe's exports."""
-    return stages.export_stage(_ctx(key), version)
-
-
-def _load(recipe: str | dict[str, Any]) -> Recipe:
-    return Recipe.model_validate(recipe) if isinstance(recipe, dict) else load_recipe(recipe)
-
-
-@contextmanager
-def _context(key: str, recipe: Recipe, lake: str | None, progress: bool) -> Iterator[Any]:
-    location = lake or recipe.lake or os.environ.get("THRESHER_LAKE") or DEFAULT_LAKE
-    with Lake.open(location) as opened:
-        ctx = stages.CurateContext(opened, recipe, engine=_PREBUILT.get(key), progress=progress)
-        _CONTEXTS[key] = ctx
-        try:
-            yield ctx
-        finally:
-            _CONTEXTS.pop(key, None)
-            ctx.close()
+    return export.run(ctx.lake, version, ctx.recipe.export)
 
 
 def _pipeline(
-    key: str, ctx: stages.CurateContext, run_id: str, export: bool, call: Callable[..., Any]
+    ctx: RunContext, run_id: str, do_export: bool, call: Callable[..., Any]
 ) -> CurateSummary:
     """The stage order, shared by the flow (call = task) and the direct run (call = function)."""
     timings: dict[str, float] = {}
     work: dict[str, int] = {}
 
     def timed(name: str, fn: Any, *args: Any) -> Any:
-        _report(key, name, "running")
+        if ctx.reporter is not None:
+            ctx.reporter(name, "running")
         start = time.perf_counter()
-        out = call(fn, key, *args)
+        out = call(fn, ctx, *args)
         elapsed = time.perf_counter() - start
         timings[name] = timings.get(name, 0.0) + elapsed
         if isinstance(out, int):
             work[name] = work.get(name, 0) + out
-        _report(
-            key, name, f"done in {elapsed:.1f}s" + (f" ({out} new)" if isinstance(out, int) else "")
-        )
+        if ctx.reporter is not None:
+            done = f"done in {elapsed:.1f}s" + (f" ({out} new)" if isinstance(out, int) else "")
+            ctx.reporter(name, done)
         return out
 
     problem_ids = timed("ingest", ingest_task)
-    batch = ctx.recipe.generation.batch_size
-    batches = stages.problem_batches(problem_ids, batch)
     modes = list(ctx.recipe.generation.modes)
-    first = [m for m in modes if m != "prefix"]
-    for mode in first:
-        for index in range(len(batches)):
-            upto = min(len(problem_ids), (index + 1) * batch)
-            timed("generate", generate_task, upto, mode)
-            _report(key, "generate", f"{mode}: {upto}/{len(problem_ids)} problems")
+    for mode in (m for m in modes if m != "prefix"):
+        timed("generate", generate_task, mode)
     timed("verify", verify_task)
     if "prefix" in modes:  # prefixes come from correct traces no labeler flagged
         timed("label", label_task)
-        for index in range(len(batches)):
-            upto = min(len(problem_ids), (index + 1) * batch)
-            timed("generate", generate_task, upto, "prefix")
+        timed("generate", generate_task, "prefix")
         timed("verify", verify_task)
     timed("label", label_task)
     timed("provenance", provenance_task)
     timed("dedup", dedup_task)
     timed("decontam", decontam_task)
     selected = timed("select", select_task, run_id)
-    exports = timed("export", export_task, selected["version"]) if export else {}
+    exports = timed("export", export_task, selected["version"]) if do_export else {}
     return CurateSummary(
-        version=selected["version"],
-        snapshot_id=selected["snapshot_id"],
-        flow_run_id=run_id,
-        funnel=selected["funnel"],
-        head_hash=selected["head_hash"],
-        timings=timings,
-        exports=exports,
-        problems=len(problem_ids),
-        work=work,
-    )
+        version=selected["version"], snapshot_id=selected["snapshot_id"], flow_run_id=run_id,
+        funnel=selected["funnel"], head_hash=selected["head_hash"], timings=timings,
+        exports=exports, problems=len(problem_ids), work=work,
+    )  # fmt: skip
+
+
+def _load(recipe: str | dict[str, Any] | Recipe) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    return Recipe.model_validate(recipe) if isinstance(recipe, dict) else load_recipe(recipe)
+
+
+def _run(
+    recipe: Recipe,
+    lake: str | None,
+    do_export: bool,
+    run_id: str,
+    call: Callable[..., Any],
+    *,
+    engine: Any = None,
+    reporter: Reporter | None = None,
+) -> CurateSummary:
+    with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
+        ctx = RunContext(opened, recipe, engine=engine, reporter=reporter)
+        try:
+            return _pipeline(ctx, run_id, do_export, call)
+        finally:
+            ctx.close()
 
 
 @flow(name="curate", persist_result=False, log_prints=True)
@@ -219,19 +290,9 @@ def curate(
     lake: str | None = None,
     export: bool = True,
 ) -> dict[str, Any]:
-    """Curate a recipe end to end and tag a dataset version; returns the run summary."""
-    loaded = _load(recipe)
+    """Curate a recipe end to end and tag a dataset version (deployments run this)."""
     run_id = str(flow_run.get_id() or "")
-    key = run_id or "local"
-    # Engines handed to run_curate are keyed by recipe hash (the run id is not known yet).
-    if loaded.hash() in _PREBUILT:
-        _PREBUILT[key] = _PREBUILT[loaded.hash()]
-    try:
-        with _context(key, loaded, lake, progress=bool(_REPORTERS)) as ctx:
-            summary = _pipeline(key, ctx, run_id, export, lambda fn, *a: fn(*a))
-    finally:
-        _PREBUILT.pop(key, None)
-    return summary.as_dict()
+    return _run(_load(recipe), lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()
 
 
 def run_curate(
@@ -242,18 +303,22 @@ def run_curate(
     export: bool = True,
     progress_console: Any = None,
 ) -> CurateSummary:
-    """Run the curate flow (Prefect) for a recipe; `engine` reuses an already built engine."""
-    loaded = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    if engine is not None:
-        _PREBUILT[loaded.hash()] = engine
+    """Run the curate flow for a recipe; `engine` reuses an already started engine.
+
+    The engine and the console go into a flow made for this call, never into module state."""
+    loaded = _load(recipe)
     reporter = _console_reporter(progress_console) if progress_console is not None else None
-    try:
-        if reporter is not None:
-            _REPORTERS["*"] = reporter
-        state = curate(loaded.model_dump(mode="json"), lake, export)
-    finally:
-        _PREBUILT.pop(loaded.hash(), None)
-        _REPORTERS.pop("*", None)
+
+    def this_run(recipe: dict[str, Any], lake: str | None, export: bool) -> dict[str, Any]:
+        run_id = str(flow_run.get_id() or "")
+        summary = _run(
+            _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), engine=engine,
+            reporter=reporter,
+        )  # fmt: skip
+        return summary.as_dict()
+
+    run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
+    state = run_flow(loaded.model_dump(mode="json"), lake, export)
     return CurateSummary(**state)
 
 
@@ -261,17 +326,11 @@ def run_stages_directly(
     recipe: Recipe, lake: str | None = None, *, engine: Any = None, export: bool = True
 ) -> CurateSummary:
     """The same stages without Prefect (for the orchestration-overhead benchmark)."""
-    key = f"direct-{recipe.hash()[:12]}"
-    _PREBUILT[key] = engine
     run_id = f"direct-{time.time_ns()}"
-    try:
-        with _context(key, recipe, lake, progress=False) as ctx:
-            return _pipeline(key, ctx, run_id, export, lambda fn, *a: fn.fn(*a))
-    finally:
-        _PREBUILT.pop(key, None)
+    return _run(recipe, lake, export, run_id, lambda fn, *a: fn.fn(*a), engine=engine)
 
 
-def _console_reporter(console: Any) -> Callable[[str, str], None]:
+def _console_reporter(console: Any) -> Reporter:
     started = time.perf_counter()
 
     def report(stage: str, detail: str) -> None:

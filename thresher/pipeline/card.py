@@ -10,19 +10,31 @@ from collections.abc import Sequence
 
 import yaml
 
-from thresher.pipeline.export import ExportSource
-from thresher.pipeline.selection import FUNNEL_STAGES
+from thresher.pipeline.card_meta import hub_metadata, load_section, project_link
+from thresher.pipeline.export import ExportSource, Shards
+from thresher.pipeline.formats import layout_for
+from thresher.schemas import FUNNEL_STAGES
 
-__all__ = ["render_card"]
+__all__ = ["REPORT_FILE", "render_card"]
+
+REPORT_FILE = "report.html"  # the version's HTML report, written beside the card
 
 _FORMAT_NOTES = {
-    "sft": "chat `messages` (user question, assistant reasoning + answer) of selected traces",
-    "rl": "verl RL rows: `data_source`, `prompt` messages, `ability`, "
-    "`reward_model{style, ground_truth}`, `extra_info`",
+    "sft": "chat messages (user question, assistant reasoning + answer) of selected traces",
+    "rl": "problems for RL in verl's layout, with the question, answer and a gold `solution` "
+    "at top level; score them with `thresher.rewards` (see Train)",
     "dpo": "preference pairs of one problem: chosen = a selected (clean) trace, rejected = an "
     "incorrect or flawed-positive trace",
-    "prm": "per-step labels (`completions`, `labels`): steps before the first located error are "
-    "good, the rest are bad",
+    "prm": "step labels from real step evidence: clean correct traces (every step good) and "
+    "traces with a located first error (steps before it good, the rest bad)",
+    "opsd": "problems for on-policy self-distillation: the prompt a student answers and the "
+    "reference solution a teacher sees (`privileged_context`)",
+}
+_TRAIN = {
+    "rl": "verl: `data.train_files=<the data/*.parquet files> "
+    "reward.custom_reward_function.path=pkg://thresher.rewards.verl "
+    "reward.custom_reward_function.name=compute_score`; TRL: "
+    "`GRPOTrainer(reward_funcs=[thresher.rewards.trl.verifier_reward], ...)`",
 }
 
 
@@ -39,7 +51,38 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> str:
     return "\n".join(lines)
 
 
-def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> str:
+def _usage(fmt: str, layout: str | None) -> str:
+    """What the rows are and which trainer reads them."""
+    chosen = layout_for(fmt, layout)
+    lines = [
+        f"Layout `{chosen.name}`: {chosen.columns}.",
+        f"Trainer: {chosen.trainer}.",
+    ]
+    if fmt in _TRAIN:
+        lines.append(f"Configure it: {_TRAIN[fmt]}.")
+    return "## Train\n\n" + "\n\n".join(lines)
+
+
+def _license_line(source: ExportSource) -> str:
+    if source.license:
+        origin = f" ({source.license_origin})" if source.license_origin else ""
+        return f"License: `{source.license}`{origin}."
+    return (
+        "License: not stated. Set `export.license` in the recipe (or pass `--license`) before "
+        "pushing: the Hub would show it as unknown."
+    )
+
+
+def render_card(
+    source: ExportSource,
+    fmt: str,
+    rows: int,
+    think_style: str,
+    *,
+    layout: str | None = None,
+    shards: Shards | None = None,
+    repo_id: str | None = None,
+) -> str:
     """README.md text for one export of one version."""
     meta = {
         "pretty_name": f"{source.recipe_name or 'thresher'} {source.version} ({fmt})",
@@ -47,9 +90,10 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
         "task_categories": ["text-generation"],
         "size_categories": [_size_category(rows)],
     }
-    # No `configs:` block: the Hub and `datasets` find data/train-*.parquet by name, and with an
-    # explicit block `datasets` 5.x caches local folders under a content-blind key (two exports
-    # named alike would load each other's rows).
+    if shards is not None:
+        meta |= hub_metadata(shards, source.license)
+    elif source.license:
+        meta["license"] = source.license
     front = yaml.safe_dump(meta, sort_keys=False).strip()
     funnel_rows = [(stage, source.funnel.get(stage, 0)) for stage in FUNNEL_STAGES]
     reasons = Counter(source.trace_reasons.values())
@@ -66,9 +110,9 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
     parts = [
         f"---\n{front}\n---",
         f"# {source.recipe_name or 'thresher'} — version `{source.version}` ({fmt})",
-        "Curated with [thresher](https://github.com/) from reasoning traces: generated, verified, "
+        f"Curated with {project_link()} from reasoning traces: generated, verified, "
         "labelled for flaws, traced for provenance, deduplicated and selected by a recorded "
-        f"policy. This export holds {rows} rows: {_FORMAT_NOTES[fmt]}.",
+        f"policy. This export holds {rows} rows: {_FORMAT_NOTES[fmt]}. {_license_line(source)}",
         "## Version\n\n"
         + _table(
             ("field", "value"),
@@ -79,6 +123,7 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
                 ("flow run", f"`{source.run_id}`"),
                 ("decision-trace head hash", f"`{source.head_hash}`"),
                 ("format", fmt),
+                ("layout", layout_for(fmt, layout).name),
                 ("think style", think_style if fmt in ("sft", "dpo") else "n/a"),
                 ("tagged at", source.created_at or "n/a"),
             ],
@@ -99,8 +144,13 @@ def render_card(source: ExportSource, fmt: str, rows: int, think_style: str) -> 
             if prov_rows
             else "Provenance was not scored for this version."
         ),
-        "## Load\n\n```python\nfrom datasets import load_dataset\n\n"
-        'ds = load_dataset("path/or/OWNER/NAME", split="train")\n```',
+        "## Report\n\n"
+        f"[{REPORT_FILE}]({REPORT_FILE}) is the version's report: the funnel, decisions, flaw, "
+        "pass-rate, provenance and cost figures, a browser of sampled traces (sentences coloured "
+        "by provenance, flaws marked, the decision trail of each) and the changes since the "
+        "version before. One self-contained file: download it and open it in a browser.",
+        "## Load\n\n" + load_section(repo_id, shards),
+        _usage(fmt, layout),
         "## Recipe\n\n```yaml\n" + (source.recipe_yaml.strip() or "# not recorded") + "\n```",
     ]
     return "\n\n".join(parts) + "\n"

@@ -11,6 +11,7 @@ __all__ = [
     "INSTRUCTIONS",
     "on_policy_messages",
     "privileged_messages",
+    "reference_text",
     "prefix_cut",
     "sentence_ends",
 ]
@@ -35,12 +36,18 @@ def on_policy_messages(problem: Problem) -> Messages:
     return (("user", f"{problem.question}\n\n{INSTRUCTIONS[problem.kind]}"),)
 
 
+def reference_text(solution: str | None, answer: str | None) -> str | None:
+    """The reference a privileged prompt shows: the worked solution, else the answer stated as
+    "The final answer is X." (None when the problem has neither)."""
+    if solution:
+        return solution
+    return f"The final answer is {answer}." if answer else None
+
+
 def privileged_messages(problem: Problem) -> Messages | None:
     """The question plus its reference solution (None when the problem has neither solution
     nor answer): the teacher's view in on-policy self-distillation."""
-    reference = problem.solution or (
-        f"The final answer is {problem.answer}." if problem.answer else None
-    )
+    reference = reference_text(problem.solution, problem.answer)
     if reference is None:
         return None
     return (

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 from thresher.pipeline.divergence import trace_divergence
 from thresher.pipeline.prompts import on_policy_messages, privileged_messages
-from thresher.pipeline.segment import Segment, segment
 from thresher.schemas import Problem, ProvenanceCategory, Rollout, SentenceScore, TraceScore
+from thresher.schemas import trace_text as schemas_trace_text
 from thresher.schemas.errors import InputError
+from thresher.text.segment import Segment, segment
 
 __all__ = [
     "PROVENANCE_VERSION",
@@ -36,7 +37,7 @@ __all__ = [
     "summarize_trace",
 ]
 
-PROVENANCE_VERSION = "provenance_v1"
+PROVENANCE_VERSION = "provenance_v2"  # v2: a prefix continuation is scored whole
 CATEGORIES: tuple[ProvenanceCategory, ...] = (
     "teacher_originated",
     "student_originated",
@@ -89,8 +90,18 @@ ContextFn = Callable[[Problem, Rollout], str]
 
 
 def trace_text(rollout: Rollout) -> str:
-    """The generated text of a trace that provenance scores (the raw completion)."""
-    return rollout.completion or (rollout.reasoning + rollout.answer_text)
+    """The text provenance scores: the whole trace (a prefix continuation's prefix included,
+    `schemas.trace_text`), so its sentences share offsets with labels and exports."""
+    return schemas_trace_text(
+        rollout.completion, rollout.prompt, rollout.prefix_chars, rollout.reasoning,
+        rollout.answer_text,
+    )  # fmt: skip
+
+
+def _own_prompt(rollout: Rollout) -> str:
+    """The prompt before the trace's own text (a prefix continuation's prefix taken off)."""
+    cut = rollout.prefix_chars or 0
+    return rollout.prompt[: len(rollout.prompt) - cut] if cut else rollout.prompt
 
 
 def _user_texts(problem: Problem) -> tuple[str, str | None]:
@@ -102,11 +113,12 @@ def _user_texts(problem: Problem) -> tuple[str, str | None]:
 def plain_context(problem: Problem, rollout: Rollout) -> str:
     """The context a student sees: the trace's own prompt, any reference solution taken out."""
     plain, privileged = _user_texts(problem)
-    if not rollout.prompt:
+    prompt = _own_prompt(rollout)
+    if not prompt:
         return plain + "\n\n"
-    if privileged and privileged in rollout.prompt:
-        return rollout.prompt.replace(privileged, plain)
-    return rollout.prompt
+    if privileged and privileged in prompt:
+        return prompt.replace(privileged, plain)
+    return prompt
 
 
 def privileged_context(problem: Problem, rollout: Rollout) -> str:

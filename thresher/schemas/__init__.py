@@ -6,6 +6,7 @@ This package imports nothing else of thresher; every other layer imports it.
 from thresher.schemas.arrow import arrow_schema, arrow_type, to_arrow_table
 from thresher.schemas.base import Record, utc_now
 from thresher.schemas.decision import (
+    FUNNEL_STAGES,
     GENESIS_HASH,
     ChainReport,
     DecisionBoundary,
@@ -21,12 +22,13 @@ from thresher.schemas.decision import (
     seal,
     verify_chain,
 )
-from thresher.schemas.errors import InputError, NotFoundError, ThresherError
+from thresher.schemas.errors import InputError, NotFoundError, ThresherError, TransientError
 from thresher.schemas.generation import GenerationSkip
 from thresher.schemas.ids import canonical_json, content_id, sha256_hex
 from thresher.schemas.labels import (
     DedupAssignment,
     FlawLabel,
+    LabelPass,
     ProvenanceCategory,
     SentenceScore,
     Severity,
@@ -42,6 +44,7 @@ from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.version import DatasetVersion
 
 __all__ = [
+    "FUNNEL_STAGES",
     "GENESIS_HASH",
     "ChainReport",
     "ContaminationFlag",
@@ -53,6 +56,7 @@ __all__ = [
     "DecisionLogic",
     "DedupAssignment",
     "FlawLabel",
+    "LabelPass",
     "HashChain",
     "HumanOverrideRecord",
     "InputError",
@@ -75,6 +79,7 @@ __all__ = [
     "TraceEmbedding",
     "TraceScore",
     "ThresherError",
+    "TransientError",
     "Verdict",
     "VerdictStatus",
     "decided_correct",

@@ -17,6 +17,7 @@ from thresher.schemas.base import Record, utc_now
 from thresher.schemas.ids import canonical_json, sha256_hex
 
 __all__ = [
+    "FUNNEL_STAGES",
     "DecisionEvent",
     "DecisionContext",
     "DecisionLogic",
@@ -32,6 +33,12 @@ __all__ = [
     "seal",
     "verify_chain",
 ]
+
+# The funnel a decision trace is counted into; a trace decision's `stage` is the first of
+# these (after "rollouts") it did not reach.
+FUNNEL_STAGES = (
+    "problems", "rollouts", "correct", "clean", "unconditioned", "after_dedup", "selected",
+)  # fmt: skip
 
 GENESIS_HASH = "0" * 64
 HASH_ALGORITHM = "sha256-rfc8785"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ThresherError", "InputError", "NotFoundError"]
+__all__ = ["ThresherError", "InputError", "NotFoundError", "TransientError"]
 
 
 class ThresherError(Exception):
@@ -38,3 +38,8 @@ class InputError(ThresherError):
 
 class NotFoundError(ThresherError):
     """A named thing (problem set, version, model, registry entry) does not exist."""
+
+
+class TransientError(ThresherError):
+    """A failure that may pass on its own (network, a server's 5xx or 429, a timeout): the flow
+    retries the task; every other ThresherError is the user's to fix and is never retried."""

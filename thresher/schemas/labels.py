@@ -16,6 +16,7 @@ __all__ = [
     "correct_rule_error",
     "decided_correct",
     "FlawLabel",
+    "LabelPass",
     "Severity",
     "SentenceScore",
     "ProvenanceCategory",
@@ -119,6 +120,16 @@ class FlawLabel(Record):
     char_start: int | None = None
     char_end: int | None = None
     critique: str | None = Field(None, description="judge model critique, if any")
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class LabelPass(Record):
+    """That a labeler has looked at a trace (whether or not it found a flaw), so a rerun
+    labels only what no labeler of the run has seen."""
+
+    trace_id: str
+    labeler: str = Field(..., description="versioned labeler name")
+    labels: int = Field(0, ge=0, description="flaw labels it found")
     created_at: datetime = Field(default_factory=utc_now)
 
 

@@ -49,12 +49,24 @@ def trace_id_for(
     )
 
 
-def trace_text(completion: str, prompt: str = "", prefix_chars: int | None = None) -> str:
-    """A trace's whole text: for a prefix continuation, the prefix it was given (the end of its
-    prompt) followed by what the model generated; otherwise the generated text."""
-    if prefix_chars:
-        return prompt[max(0, len(prompt) - prefix_chars) :] + completion
-    return completion
+def trace_text(
+    completion: str,
+    prompt: str = "",
+    prefix_chars: int | None = None,
+    reasoning: str = "",
+    answer_text: str = "",
+) -> str:
+    """A trace's whole text, as every stage reads it: for a prefix continuation, the prefix it
+    was given (the end of its prompt) followed by what the model generated; otherwise the
+    generated text; a rollout imported without a completion is its reasoning and answer joined
+    by ``</think>``."""
+    if completion:
+        if prefix_chars:
+            return prompt[max(0, len(prompt) - prefix_chars) :] + completion
+        return completion
+    if reasoning or answer_text:
+        return f"{reasoning}\n</think>\n{answer_text}"
+    return ""
 
 
 class Rollout(Record):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from thresher.schemas import InputError, Problem, QuarantineRow, to_arrow_table
+from thresher.storage.answers import split_answer
 from thresher.storage.builtin import builtin_problems
 from thresher.storage.ingest_sources import RawRow, Source, open_source
 
@@ -58,6 +59,7 @@ class IngestReport:
     quarantined: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     first_error: str = ""
+    answers_parsed: dict[str, int] = field(default_factory=dict)  # "####"/"A:"/"boxed" -> rows
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -144,10 +146,25 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _answer_in_solution(data: dict[str, Any]) -> str | None:
+    """Store a math row's answer N apart from its worked solution (GSM8K's ``… #### N``, a
+    final ``A: N``, a MATH-style ``\\boxed{}``); returns how the answer was found, if it was."""
+    if data.get("kind", "math") != "math":
+        return None
+    answer, solution = data.get("answer"), data.get("solution")
+    parsed = split_answer(
+        answer if isinstance(answer, str) else None, solution if isinstance(solution, str) else None
+    )
+    if parsed is None:
+        return None
+    data["answer"], data["solution"] = parsed.answer, parsed.solution
+    return parsed.method
+
+
 def _validate(
     row: RawRow, name: str, mapping: dict[str, str], from_text: bool
-) -> Problem | tuple[str, str]:
-    """A Problem, or (field, reason) saying why the row is not one."""
+) -> tuple[Problem, str | None] | tuple[str, str]:
+    """(Problem, how its answer was parsed) or (field, reason) saying why the row is not one."""
     if row.values is None:
         return row.field, row.error
     data: dict[str, Any] = {"source": name}
@@ -166,8 +183,9 @@ def _validate(
             return column, str(err)
         if target in _REQUIRED and not str(data[target]).strip():
             return column, f"field '{_describe(target, column)}' is empty"
+    method = _answer_in_solution(data)
     try:
-        return Problem.model_validate(data)
+        return Problem.model_validate(data), method
     except ValidationError as err:
         first = err.errors()[0]
         target = str(first["loc"][0]) if first["loc"] else ""
@@ -184,6 +202,7 @@ class Checked:
     good: list[tuple[RawRow, Problem]]
     rejected: list[tuple[RawRow, str, str]]
     units: int
+    parsed: dict[str, int] = field(default_factory=dict)  # answers found in worked solutions
 
 
 def validate_rows(
@@ -211,10 +230,12 @@ def validate_rows(
             checked = Checked([], [], units)
             for row in rows:
                 result = _validate(row, name, mapping, from_text)
-                if isinstance(result, Problem):
-                    checked.good.append((row, result))
+                if isinstance(result[0], Problem):
+                    checked.good.append((row, result[0]))
+                    if result[1] is not None:
+                        checked.parsed[result[1]] = checked.parsed.get(result[1], 0) + 1
                 else:
-                    checked.rejected.append((row, *result))
+                    checked.rejected.append((row, result[0], str(result[1])))
             yield checked
 
     return opened, ignored, batches()
@@ -261,6 +282,8 @@ def ingest(
     first: dict[str, tuple[str | None, str]] = {}  # problem_id -> (answer, location)
     for checked in batches:
         report.rows_read += len(checked.good) + len(checked.rejected)
+        for method, count in checked.parsed.items():
+            report.answers_parsed[method] = report.answers_parsed.get(method, 0) + count
         fresh: list[Problem] = []
         for row, problem in checked.good:
             seen = first.get(problem.problem_id)

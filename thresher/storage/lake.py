@@ -36,7 +36,7 @@ from thresher.storage.errors import (
     is_disk_full,
     one_line,
 )
-from thresher.storage.location import LakeLocation, parse_location
+from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location, resolve_lake
 from thresher.storage.orphans import WriterToken, clean_orphans
 from thresher.storage.sql_guard import check_read_only
 from thresher.storage.tables import TABLES, table_spec
@@ -44,7 +44,6 @@ from thresher.storage.transactions import in_transaction, retrying
 
 __all__ = ["Lake", "LakeBusyError", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
-DEFAULT_LAKE = "./thresher-lake"
 _ALIAS = ALIAS
 _MIGRATIONS = migrations.MIGRATIONS_TABLE
 T = TypeVar("T")
@@ -91,7 +90,7 @@ class Lake:
         A writer waits up to `wait` seconds (default `THRESHER_LAKE_WAIT`, 10) for a DuckDB-file
         catalog that another process is writing; a reader never waits.
         """
-        raw = str(location) if location else os.environ.get("THRESHER_LAKE") or DEFAULT_LAKE
+        raw = resolve_lake(str(location) if location else None)
         loc = parse_location(raw)
         if read_only and not loc.exists():
             raise NotFoundError(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from thresher.schemas.errors import InputError
 
-__all__ = ["LakeLocation", "parse_location"]
+__all__ = ["DEFAULT_LAKE", "LAKE_ENV", "LakeLocation", "parse_location", "resolve_lake"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,14 @@ def parse_location(raw: str) -> LakeLocation:
         data_path=str(root / "data") + "/",
         catalog_file=catalog,
     )
+
+
+DEFAULT_LAKE = "./thresher-lake"
+LAKE_ENV = "THRESHER_LAKE"
+
+
+def resolve_lake(option: str | None = None, recipe_lake: str | None = None) -> str:
+    """The one rule for which lake a command uses: an explicit ``--lake`` (or ``lake=``), else
+    ``$THRESHER_LAKE`` (a deployment's setting), else the recipe's ``lake``, else
+    ``./thresher-lake``."""
+    return option or os.environ.get(LAKE_ENV) or recipe_lake or DEFAULT_LAKE

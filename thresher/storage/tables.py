@@ -11,6 +11,7 @@ from thresher.schemas import (
     DedupAssignment,
     FlawLabel,
     GenerationSkip,
+    LabelPass,
     Problem,
     QuarantineRow,
     Record,
@@ -95,6 +96,7 @@ TABLES: list[TableSpec] = [
          "n_undecided"),
         "0015_create_problem_stats",
     ),
+    TableSpec("label_passes", LabelPass, ("trace_id", "labeler"), "0018_create_label_passes"),
 ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from thresher.filters.flaws.numbers import NUMBER, decimals, number_value
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.filters.verify.numeric import parse_plain_number
 from thresher.schemas import FlawLabel
+from thresher.text.split import reasoning_before_answer
 
 __all__ = ["AnswerTraceMismatch", "UnsupportedAnswer", "reasoning_part"]
 
@@ -31,25 +32,12 @@ _HEDGE = re.compile(
 _DERIVATION = re.compile(
     r"[=+×÷*/]|\d\s*-\s*\d|\b(?:because|since|therefore|so|thus|hence)\b", re.I
 )
-# Where the final answer starts: a box, an answer phrase, or a last-line marker (GSM8K's
-# "#### 18", OpenAI's model solutions' "A: 18").
-_FINAL_MARK = re.compile(
-    r"\\boxed|final answer|the answer is|answer\s*[:：]|####|(?-i:^[ \t]*A[ \t]*:)",
-    re.IGNORECASE | re.MULTILINE,
-)
 
 
 def reasoning_part(trace: Trace) -> tuple[str, int]:
-    """The reasoning before the final answer (think block, or text before the answer mark),
-    read without calculator annotations (offsets are in ``trace.plain``)."""
-    text = trace.plain
-    close = text.rfind("</think>")
-    if close >= 0:
-        return text[:close], 0
-    marks = list(_FINAL_MARK.finditer(text))
-    if marks:
-        return text[: marks[-1].start()], 0
-    return text, 0
+    """The reasoning before the final answer (`text.split`'s rule), read without calculator
+    annotations (offsets are in ``trace.plain``)."""
+    return reasoning_before_answer(trace.plain), 0
 
 
 class AnswerTraceMismatch:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from thresher.filters.flaws.types import Trace, make_label
 from thresher.schemas import FlawLabel, InputError, SamplingSpec, ThresherError
+from thresher.schemas.generation import ENGINE_ERROR, GenerationRequest, TextEngine
 
 __all__ = [
     "JudgeLabeler",
@@ -264,49 +264,38 @@ class JudgeLabeler:
         self,
         model: str | None = None,
         *,
-        engine: Any = None,
-        base_url: str | None = None,
+        engine: TextEngine | None = None,
+        engine_factory: Callable[[], TextEngine] | None = None,
         samples: int = 3,
         max_tokens: int | None = None,
         temperature: float = 0.6,
         top_p: float = 0.95,
         reference: bool = True,
-        engine_options: dict[str, Any] | None = None,
     ) -> None:
         if samples < 1:
             raise InputError("the judge needs at least one sample", field="judge_samples")
         self.model = model
-        self.base_url = base_url
         self.samples = samples
         self.sampling = SamplingSpec(
             temperature=temperature, top_p=top_p, max_tokens=max_tokens or DEFAULT_MAX_TOKENS
         )
         self.reference = reference
-        self.engine_options = dict(engine_options or {})
         self._engine = engine
+        self._factory = engine_factory
         self._owns_engine = False
         self.stats: Counter[str] = Counter()
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
-        """Build and start the engine: an OpenAI-compatible server at base_url, else vLLM."""
+        """Start the judge's engine: the one handed in, or one built by the engine factory."""
         if self._engine is None:
-            if not self.model:
+            if self._factory is None:
                 raise InputError(
                     f"the {self.name} labeler needs a judge model",
                     field="labels.judge_model",
                     hint="pass --judge MODEL (with --judge-base-url URL for a served model)",
                 )
-            from thresher.pipeline.engines import make_engine
-
-            if self.base_url:
-                # One judge answer is one non-streamed response: a thinking judge writing
-                # thousands of tokens needs far longer than a generation request's default.
-                options = {"timeout_s": JUDGE_TIMEOUT_S, **self.engine_options}
-                engine = make_engine("openai", self.model, base_url=self.base_url, **options)
-            else:
-                engine = make_engine("vllm", self.model, **self.engine_options)
-            self._engine, self._owns_engine = engine, True
+            self._engine, self._owns_engine = self._factory(), True
         self._engine.setup()
 
     def teardown(self) -> None:
@@ -334,8 +323,6 @@ class JudgeLabeler:
 
     def judge(self, traces: Sequence[Trace]) -> list[Judgment]:
         """Judge every trace with text (one engine call); a Judgment per judged trace."""
-        from thresher.pipeline.engines import ENGINE_ERROR, GenerationRequest
-
         todo = [(t, split_paragraphs(t.response)) for t in traces]
         empty = sum(1 for _, p in todo if not p)
         if empty:
@@ -353,6 +340,7 @@ class JudgeLabeler:
             )
             for t, p in todo
         ]
+        assert self._engine is not None  # set by setup()
         results = self._engine.generate(requests, self.sampling)
         failed = [r for r in results if r.error == ENGINE_ERROR]
         if failed and len(failed) == len(results):

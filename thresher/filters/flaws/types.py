@@ -98,7 +98,7 @@ class Trace:
     def step_of(self, char: int) -> int:
         """Index of the step (sentence/line segment) containing a character offset."""
         if self._steps is None:
-            from thresher.pipeline.segment import segment
+            from thresher.text.segment import segment
 
             self._steps = [s.end for s in segment(self.response)]
         # the first step ending after `char` (a bisection: a trace may carry many labels)

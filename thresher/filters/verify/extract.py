@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from thresher.filters.verify.normalize import answer_like, clean_answer, numbers_in, prose_answer
+from thresher.text.split import answer_section
 
 __all__ = [
     "Extraction",
@@ -87,16 +88,6 @@ class Span:
     start: int
     end: int
     text: str
-
-
-def answer_section(response: str) -> tuple[str | None, str]:
-    """The text after the last ``</think>``; None when a think block never closed."""
-    close = response.rfind("</think>")
-    if close >= 0:
-        return response[close + len("</think>") :], "after_think"
-    if "<think>" in response:
-        return None, "unclosed_think"
-    return response, "whole"
 
 
 def _closing_braces(text: str) -> dict[int, int]:

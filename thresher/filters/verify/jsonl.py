@@ -12,7 +12,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,10 +230,12 @@ def verify_jsonl(
     *,
     workers: int = 2,
     timeout_s: float = 5.0,
+    by_kind: Mapping[str, str] | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
     on_done: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Verify every line of a JSONL file, writing one result line per input line in order."""
+    """Verify every line of a JSONL file, writing one result line per input line in order
+    (``by_kind``: the verifier for a kind, instead of its default)."""
     counts: dict[str, int] = {}
     fh = open_input(path)
     with fh if str(path) != "-" else nullcontext(fh), VerifyPool(workers=workers) as pool:
@@ -243,10 +245,10 @@ def verify_jsonl(
             block.append(line)
             held += line.size
             if len(block) >= BLOCK or held >= BLOCK_BYTES:
-                _verify_block(block, out, pool, timeout_s, counts, on_done)
+                _verify_block(block, out, pool, timeout_s, by_kind, counts, on_done)
                 block, held = [], 0
         if block:
-            _verify_block(block, out, pool, timeout_s, counts, on_done)
+            _verify_block(block, out, pool, timeout_s, by_kind, counts, on_done)
     return counts
 
 
@@ -255,6 +257,7 @@ def _verify_block(
     out: IO[str],
     pool: VerifyPool,
     timeout_s: float,
+    by_kind: Mapping[str, str] | None,
     counts: dict[str, int],
     on_done: Callable[[int], None] | None,
 ) -> None:
@@ -269,6 +272,7 @@ def _verify_block(
     verdicts = verify_items(
         [item for _, item in good if item is not None],
         timeout_s=timeout_s,
+        by_kind=by_kind,
         pool=pool,
         on_done=on_done,
     )

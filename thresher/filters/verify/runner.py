@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from thresher.filters.verify.pool import Task, VerifyPool
 from thresher.filters.verify.registry import get_verifier, verifier_for_kind
@@ -13,9 +13,11 @@ from thresher.schemas.errors import NotFoundError
 __all__ = ["verify_items", "resolve_verifier"]
 
 
-def resolve_verifier(item: VerifyItem, override: str | None) -> str:
-    """The verifier name for an item: the override, else the default for its kind."""
-    return override or verifier_for_kind(item.kind)
+def resolve_verifier(
+    item: VerifyItem, override: str | None, by_kind: Mapping[str, str] | None = None
+) -> str:
+    """The verifier name for an item: the override, else its kind's choice, else the default."""
+    return override or (by_kind or {}).get(item.kind) or verifier_for_kind(item.kind)
 
 
 def verify_items(
@@ -24,6 +26,7 @@ def verify_items(
     workers: int = 2,
     timeout_s: float = 5.0,
     verifier: str | None = None,
+    by_kind: Mapping[str, str] | None = None,
     pool: VerifyPool | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> list[tuple[str | None, Outcome]]:
@@ -36,7 +39,7 @@ def verify_items(
     for i, item in enumerate(items):
         start = time.perf_counter()
         try:
-            name = resolve_verifier(item, verifier)
+            name = resolve_verifier(item, verifier, by_kind)
             v = instances.get(name) or instances.setdefault(name, get_verifier(name, timeout_s))
         except NotFoundError as exc:
             results[i] = (None, Outcome("invalid_input", reason=exc.message))

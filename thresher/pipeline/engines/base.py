@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from thresher.schemas import SamplingSpec
+from thresher.schemas.generation import (
+    ENGINE_ERROR,
+    SKIP_PROMPT_TOO_LONG,
+    GeneratedSample,
+    GenerationRequest,
+    GenerationResult,
+)
 
 __all__ = [
     "Engine",
@@ -18,49 +24,6 @@ __all__ = [
     "ENGINE_ERROR",
     "render_messages",
 ]
-
-# Stable reason codes for requests that produced no sample.
-SKIP_PROMPT_TOO_LONG = "prompt_too_long"
-ENGINE_ERROR = "engine_error"
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One prompt to sample from; `key` is echoed back so results never shift onto other prompts."""
-
-    key: str
-    messages: tuple[tuple[str, str], ...]  # (role, content) pairs: system / user
-    assistant_prefix: str = ""  # the assistant turn starts with this text (prefix mode)
-    n: int = 1
-    seed: int | None = None  # per-request seed where the engine supports it
-
-
-@dataclass(frozen=True)
-class GeneratedSample:
-    """One sampled completion."""
-
-    text: str
-    finish_reason: str
-    completion_tokens: int
-    mean_logprob: float | None = None
-
-
-@dataclass
-class GenerationResult:
-    """The outcome of one request: samples, or an error reason code and its detail."""
-
-    key: str
-    prompt: str  # the prompt text as the model saw it (after the chat template, if known)
-    prompt_tokens: int = 0
-    samples: list[GeneratedSample] = field(default_factory=list)
-    latency_s: float = 0.0
-    error: str | None = None  # SKIP_PROMPT_TOO_LONG, ENGINE_ERROR, ...
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the request produced its samples."""
-        return self.error is None
 
 
 class Engine(ABC):
