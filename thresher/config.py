@@ -12,12 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from thresher.safe_yaml import MAX_RECIPE_BYTES, load_yaml_with_lines
 from thresher.schemas.errors import InputError, NotFoundError
-from thresher.schemas.ids import canonical_json, sha256_hex
 
 __all__ = [
     "Recipe",
@@ -39,7 +36,7 @@ __all__ = [
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ProblemsConfig(_Section):
@@ -366,16 +363,22 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         """The recipe as YAML (every field, defaults included)."""
+        import yaml  # loaded on use: the CLI imports this module at start-up
+
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
 def recipe_hash(recipe: Recipe) -> str:
     """SHA-256 over the canonical JSON of a validated recipe (defaults filled in)."""
+    from thresher.schemas.ids import canonical_json, sha256_hex
+
     return sha256_hex(canonical_json(recipe.model_dump(mode="json")))
 
 
 def _compose_lines(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """Parse YAML within safe limits: the data and the 1-based line of every key/item path."""
+    from thresher.safe_yaml import load_yaml_with_lines
+
     return load_yaml_with_lines(text, source)
 
 
@@ -458,6 +461,8 @@ def resolve_recipe_path(recipe: str | Path) -> Path:
 
 def load_recipe(recipe: str | Path) -> Recipe:
     """Load and validate a recipe YAML file (UTF-8 text of at most MAX_RECIPE_BYTES)."""
+    from thresher.safe_yaml import MAX_RECIPE_BYTES
+
     path = resolve_recipe_path(recipe)
     try:
         with path.open("rb") as fh:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ __all__ = [
     "plan_command",
     "print_frame",
     "show_note",
+    "print_rows",
+    "sql_command",
     "provenance_command",
     "verify_command",
     "versions_command",
@@ -284,23 +287,46 @@ def show_note(lake: Lake) -> None:
         _err().print(f"note: {lake.note}", style="dim", markup=False, soft_wrap=True)
 
 
+_FORMATS = ("table", "csv", "json")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in _FORMATS:
+        raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
+
+
+def sql_command(lake: str, query: str, version: str | None, fmt: str) -> None:
+    """`thresher sql`: a table straight from DuckDB's rows (no polars or pyarrow to import);
+    CSV and JSON lines through polars, which writes them."""
+    _check_format(fmt)
+    with Lake.open(lake, read_only=True) as opened:
+        show_note(opened)
+        if fmt == "table":
+            print_rows(*opened.rows(query, version=version))
+        else:
+            print_frame(opened.sql(query, version=version), fmt)
+
+
+def print_rows(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print rows as a rich table with a row count."""
+    table = Table(*columns, show_header=True, header_style="bold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console = _out()
+    console.print(table)
+    n = table.row_count
+    console.print(f"{n} row{'s' if n != 1 else ''}", style="dim")
+
+
 def print_frame(frame: Any, fmt: str = "table") -> None:
     """Print a polars DataFrame as a rich table, CSV or JSON lines."""
+    _check_format(fmt)
     if fmt == "csv":
         sys.stdout.write(_flat(frame).write_csv())
     elif fmt == "json":
         sys.stdout.write(frame.write_ndjson())
-    elif fmt == "table":
-        table = Table(show_header=True, header_style="bold")
-        for column in frame.columns:
-            table.add_column(column)
-        for row in frame.iter_rows():
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console = _out()
-        console.print(table)
-        console.print(f"{frame.height} row{'s' if frame.height != 1 else ''}", style="dim")
     else:
-        raise InputError(f"unknown format {fmt!r}; use table, csv or json", field="--format")
+        print_rows(frame.columns, frame.iter_rows())
 
 
 def _flat(frame: Any) -> Any:

@@ -17,4 +17,5 @@ def utc_now() -> datetime:
 class Record(BaseModel):
     """A row of a lake table; unknown keys are an error, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: a model builds its validator on first use, not when a module imports it.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)

@@ -20,10 +20,12 @@ leaves at most an orphan file that the next open removes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # loaded on first append: opening a lake to read needs no pyarrow
+    import pyarrow as pa
 
 __all__ = [
     "INLINE_ROWS",
@@ -83,6 +85,8 @@ def new_rows(
     present: set[int],
 ) -> tuple[pa.Table, list[int]]:
     """The rows of `data` whose key is neither in the table nor earlier in the batch."""
+    import pyarrow as pa
+
     conn.register(_BATCH, data)
     try:
         hashes = conn.execute(f"SELECT hash({', '.join(keys)}) AS h FROM {_BATCH}").fetchnumpy()[
@@ -162,6 +166,8 @@ def write_rows(
         finally:
             conn.unregister(_BATCH)
         return
+    import pyarrow.parquet as pq
+
     folder = Path(data_path) / "main" / table
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name

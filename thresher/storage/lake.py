@@ -17,13 +17,10 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import polars as pl
-import pyarrow as pa
 
-from thresher.schemas import DatasetVersion, Record, arrow_schema, to_arrow_table
 from thresher.schemas.errors import NotFoundError
 from thresher.storage import migrations
 from thresher.storage.append import KeyIndex, new_rows, ticket_table, write_rows
@@ -41,6 +38,12 @@ from thresher.storage.orphans import WriterToken, clean_orphans
 from thresher.storage.sql_guard import check_read_only
 from thresher.storage.tables import TABLES, table_spec
 from thresher.storage.transactions import in_transaction, retrying
+
+if TYPE_CHECKING:  # loaded on use: `thresher sql` needs neither polars nor pyarrow
+    import polars as pl
+    import pyarrow as pa
+
+    from thresher.schemas import DatasetVersion, Record
 
 __all__ = ["Lake", "LakeBusyError", "LakeError", "ReadOnlyQueryError", "DEFAULT_LAKE"]
 
@@ -162,6 +165,8 @@ class Lake:
 
     def append(self, table: str, records: Sequence[Record]) -> int:
         """Append records atomically; rows whose key is already present are skipped."""
+        from thresher.schemas import to_arrow_table
+
         spec = table_spec(table)
         for record in records:
             if not isinstance(record, spec.model):
@@ -172,6 +177,10 @@ class Lake:
 
     def append_arrow(self, table: str, data: pa.Table) -> int:
         """Append an Arrow table atomically (all rows or none); returns the number of rows added."""
+        import pyarrow as pa
+
+        from thresher.schemas import arrow_schema
+
         spec = table_spec(table)
         self._require_writable()
         if data.num_rows == 0:
@@ -256,6 +265,8 @@ class Lake:
         snapshot_id: int | None = None,
     ) -> DatasetVersion:
         """Name the current (or a given) snapshot as a dataset version."""
+        from thresher.schemas import DatasetVersion
+
         self._require_writable()
         with self._lock:
             if name in {v.name for v in self.versions()}:
@@ -277,6 +288,8 @@ class Lake:
 
     def versions(self) -> list[DatasetVersion]:
         """Every named version, oldest first."""
+        from thresher.schemas import DatasetVersion
+
         frame = self.query("SELECT * FROM dataset_versions ORDER BY created_at, name")
         return [
             DatasetVersion.model_validate({**row, "counts": dict(_map_items(row["counts"]))})
@@ -325,47 +338,68 @@ class Lake:
         self, query: str, params: Sequence[Any] | None = None, version: str | int | None = None
     ) -> pl.DataFrame:
         """Run a read-only parameterised query at a version; anything that could write is refused."""
+        return self._read(query, params, version, lambda result: result.pl())
+
+    def rows(
+        self, query: str, params: Sequence[Any] | None = None, version: str | int | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """`query` as column names and Python rows (no polars or pyarrow is imported)."""
+        return self._read(
+            query,
+            params,
+            version,
+            lambda result: ([d[0] for d in result.description], result.fetchall()),
+        )
+
+    def _read(
+        self,
+        query: str,
+        params: Sequence[Any] | None,
+        version: str | int | None,
+        collect: Callable[[duckdb.DuckDBPyConnection], T],
+    ) -> T:
         with self._lock:
             check_read_only(self._conn, query)
-            self._expose_tables(version)
+            self._expose_tables(query, version)
             try:
-                return self._conn.execute(query, list(params) if params else None).pl()
+                return collect(self._conn.execute(query, list(params) if params else None))
             except duckdb.Error as exc:
                 raise LakeError(f"query failed: {one_line(exc)}") from exc
 
     def _table_names(self, version: str | int | None) -> list[str]:
         """User tables present now, or at a version: ours in TABLES order, then any others."""
         snapshot = self.snapshot_id() if version is None else self.resolve_version(version)
+        at = int(snapshot)  # inlined: a bound parameter would make DuckDB import numpy/pandas
         present = {
             r[0]
             for r in self._fetch(
                 f"SELECT table_name FROM __ducklake_metadata_{_ALIAS}.ducklake_table "
-                "WHERE begin_snapshot <= ? AND (end_snapshot IS NULL OR end_snapshot > ?)",
-                [snapshot, snapshot],
+                f"WHERE begin_snapshot <= {at} AND (end_snapshot IS NULL OR end_snapshot > {at})"
             )
         }
         present = {name for name in present if not name.startswith("_thresher_")}
         ordered = [spec.name for spec in TABLES if spec.name in present]
         return ordered + sorted(present - set(ordered))
 
-    def _expose_tables(self, version: str | int | None) -> None:
-        """Point one temp view per table at the lake (at a snapshot), so SQL uses bare names."""
+    def _expose_tables(self, query: str, version: str | int | None) -> None:
+        """Point a temp view at each lake table (at a snapshot) that the query names, so SQL
+        uses bare names. Only tables whose name occurs in the query's text get a view (a
+        superset of those it reads): `SELECT 1` creates none."""
         snapshot = None if version is None else self.resolve_version(version)
-        names = self._table_names(snapshot)
-        if self._exposed == (snapshot, tuple(names)):
-            return
-        at = "" if snapshot is None else f" AT (VERSION => {snapshot})"
-        self._conn.execute("USE memory")
-        for stale in set(self._exposed[1]) - set(names):
+        names = [*self._table_names(snapshot), "snapshots"]
+        exposed_at, exposed = self._exposed
+        keep = set(exposed) & set(names) if exposed_at == snapshot else set()
+        for stale in set(exposed) - keep:
             self._conn.execute(f"DROP VIEW IF EXISTS temp.main.{stale}")
+        at = "" if snapshot is None else f" AT (VERSION => {snapshot})"
         for name in names:
-            self._conn.execute(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {_ALIAS}.{name}{at}"
-            )
-        self._conn.execute(
-            f"CREATE OR REPLACE TEMP VIEW snapshots AS SELECT * FROM {_ALIAS}.snapshots()"
-        )
-        self._exposed = (snapshot, tuple(names))
+            if name in keep or not re.search(rf"\b{re.escape(name)}\b", query, re.IGNORECASE):
+                continue
+            source = f"{_ALIAS}.snapshots()" if name == "snapshots" else f"{_ALIAS}.{name}{at}"
+            self._conn.execute("USE memory")
+            self._conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {source}")
+            keep.add(name)
+        self._exposed = (snapshot, tuple(sorted(keep)))
 
     def _fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import duckdb
 
-from thresher.schemas import to_arrow_table
 from thresher.storage.append import ticket_table
 from thresher.storage.connect import ALIAS
 from thresher.storage.tables import ADDED_COLUMNS, TABLES, AddedColumns, TableSpec
@@ -71,6 +70,8 @@ def apply_pending(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _create_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    from thresher.schemas import to_arrow_table  # pyarrow: only when a migration runs
+
     empty = to_arrow_table(spec.model, [])
     conn.register("_thresher_empty", empty)
     try:
@@ -86,6 +87,8 @@ def _create_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 def _add_columns(conn: duckdb.DuckDBPyConnection, added: AddedColumns) -> None:
     """New columns at the end of an existing table, typed as the record declares them (a no-op
     on a lake whose table was created with them)."""
+    from thresher.schemas import to_arrow_table
+
     spec = next(s for s in TABLES if s.name == added.table)
     conn.register("_thresher_empty", to_arrow_table(spec.model, []))
     try:
