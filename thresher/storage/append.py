@@ -19,6 +19,7 @@ leaves at most an orphan file that the next open removes.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # loaded on first append: opening a lake to read needs no pya
 
 __all__ = [
     "INLINE_ROWS",
+    "BatchFile",
     "KeyIndex",
     "new_rows",
     "ticket_table",
@@ -92,10 +94,13 @@ def new_rows(
         hashes = conn.execute(f"SELECT hash({', '.join(keys)}) AS h FROM {_BATCH}").fetchnumpy()[
             "h"
         ]
+        values: list[int] = hashes.tolist()
+        if present.isdisjoint(values) and len(set(values)) == len(values):
+            return data, values  # the usual batch: every key new, none repeated (C-speed check)
         keep: list[int] = []
         suspects: list[int] = []
         seen: set[int] = set()
-        for row, value in enumerate(hashes.tolist()):
+        for row, value in enumerate(values):
             if value in present or value in seen:
                 suspects.append(row)  # already stored, repeated in the batch, or a collision
             else:
@@ -106,7 +111,7 @@ def new_rows(
     finally:
         conn.unregister(_BATCH)
     kept = data.take(pa.array(keep, pa.int64())) if len(keep) != data.num_rows else data
-    return kept, [int(hashes[i]) for i in keep]
+    return kept, [values[i] for i in keep]
 
 
 def _confirm(
@@ -144,6 +149,50 @@ def _confirm(
     return sorted(keep)
 
 
+class BatchFile:
+    """A batch's Parquet file, written by a background thread while the append checks keys.
+
+    The append starts writing the whole batch into the table's data folder before it knows
+    which rows are new (usually all of them): the Parquet encoding and DuckDB's key hashing
+    both release the GIL, so on two cores they overlap. `write_rows` registers the file when
+    the batch is kept whole; otherwise the caller discards it and the kept rows are written.
+    """
+
+    def __init__(self, rows: pa.Table, data_path: str, table: str, name: str, written: list[Path]):
+        self.rows = rows
+        self.path = Path(data_path) / "main" / table / name
+        written.append(self.path)  # listed before the first byte: a failed write is removed too
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="thresher-batch-file")
+        self._thread.start()
+
+    def _write(self) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(self.rows, self.path)
+        except BaseException as exc:  # re-raised in the appending thread by `wait`
+            self._error = exc
+
+    def wait(self) -> Path:
+        """The written file (raises what the write raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.path
+
+    def discard(self) -> None:
+        """Wait for the write to end and remove the file (its rows were not kept whole)."""
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+    @staticmethod
+    def wanted(rows: pa.Table, data_path: str) -> bool:
+        """Whether a batch of this size is written as a file (not inlined) at this data path."""
+        return rows.num_rows > INLINE_ROWS and "://" not in data_path
+
+
 def write_rows(
     conn: duckdb.DuckDBPyConnection,
     catalog: str,
@@ -153,24 +202,29 @@ def write_rows(
     data_path: str,
     file_name: str,
     written: list[Path],
+    prepared: BatchFile | None = None,
 ) -> None:
     """Write rows inside the open transaction; a file it creates is listed in `written` first.
 
     The path is recorded before the first byte is written, so a write that fails half-way (a
-    full disk) still leaves the caller knowing which file to remove.
+    full disk) still leaves the caller knowing which file to remove. A `prepared` file of
+    exactly these rows is registered instead of writing them again.
     """
-    if rows.num_rows <= INLINE_ROWS or "://" in data_path:
+    if not BatchFile.wanted(rows, data_path):
         conn.register(_BATCH, rows)
         try:
             conn.execute(f"INSERT INTO {table_sql} SELECT * FROM {_BATCH}")
         finally:
             conn.unregister(_BATCH)
         return
-    import pyarrow.parquet as pq
+    if prepared is not None and prepared.rows is rows:
+        path = prepared.wait()
+    else:
+        import pyarrow.parquet as pq
 
-    folder = Path(data_path) / "main" / table
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / file_name
-    written.append(path)
-    pq.write_table(rows, path)
+        folder = Path(data_path) / "main" / table
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name
+        written.append(path)
+        pq.write_table(rows, path)
     conn.execute(f"CALL ducklake_add_data_files('{catalog}', '{table}', ?)", [str(path)])

@@ -23,7 +23,7 @@ import duckdb
 
 from thresher.schemas.errors import NotFoundError
 from thresher.storage import migrations
-from thresher.storage.append import KeyIndex, new_rows, ticket_table, write_rows
+from thresher.storage.append import BatchFile, KeyIndex, new_rows, ticket_table, write_rows
 from thresher.storage.connect import ALIAS, Attached, attach
 from thresher.storage.errors import (
     LakeBusyError,
@@ -198,18 +198,31 @@ class Lake:
             def work() -> tuple[int, list[int], int]:
                 # Only this process can write a DuckDB-file catalog: its cache needs no ticket.
                 shared = self.location.shared
-                ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0]) if shared else 0
-                present = self._keys.get(self._conn, table_sql, spec.key, ticket)
-                rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
-                if rows.num_rows:
-                    name = self._token.file_name() if self._token else ""
-                    write_rows(
-                        self._conn, _ALIAS, table, table_sql, rows, self.location.data_path,
-                        name, written,
-                    )  # fmt: skip
-                    if shared:  # bumping the ticket makes a concurrent append here conflict
-                        self._conn.execute(f"UPDATE {ticket_sql} SET n = n + 1")
-                        ticket += 1
+                data_path = self.location.data_path
+                # The batch's file is written while its keys are checked (usually all are new).
+                prepared = (
+                    BatchFile(data, data_path, table, self._token.file_name(), written)
+                    if self._token and BatchFile.wanted(data, data_path)
+                    else None
+                )
+                used = False
+                try:
+                    ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0]) if shared else 0
+                    present = self._keys.get(self._conn, table_sql, spec.key, ticket)
+                    rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
+                    if rows.num_rows:
+                        name = self._token.file_name() if self._token else ""
+                        write_rows(
+                            self._conn, _ALIAS, table, table_sql, rows, data_path, name, written,
+                            prepared,
+                        )  # fmt: skip
+                        used = prepared is not None and prepared.rows is rows
+                        if shared:  # bumping the ticket makes a concurrent append here conflict
+                            self._conn.execute(f"UPDATE {ticket_sql} SET n = n + 1")
+                            ticket += 1
+                finally:  # no write goes on after the append returns or fails
+                    if prepared is not None and not used:
+                        prepared.discard()
                 return rows.num_rows, hashes, ticket
 
             try:
