@@ -62,7 +62,7 @@ lint: setup
 # Each benchmark prints JSON (kept in bench-results/<name>.json); the summary lists every target.
 bench: setup
 	@mkdir -p bench-results
-	@for b in benchmarks/bench_*.py; do \
+	@for b in benchmarks/bench_*.py benchmarks/peers/bench_*.py; do \
 		name=$$(basename $$b .py); echo "== $$b"; \
 		$(BIN)/python $$b > bench-results/$$name.json || { cat bench-results/$$name.json; exit 1; }; \
 		cat bench-results/$$name.json; \

@@ -205,6 +205,31 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
     lake_rps = _rate(rows, seconds["lake"])
     floor_rps = _rate(rows, seconds["pyarrow"])
     text_bytes = rows * (PROMPT_CHARS + REASONING_CHARS)
+    over_floor = round(lake_rps / floor_rps, 3) if floor_rps else None
+    over_datasets = round(seconds["datasets"] / seconds["lake"], 3)
+    targets = [
+        {
+            "figure": f"lake append rows/s / pyarrow floor ({rows:,} rows)",
+            "value": over_floor,
+            "target": ">= 0.5",
+            "peer": "pyarrow.parquet.ParquetWriter",
+            "met": bool(over_floor and over_floor >= 0.5),
+        },
+        {
+            "figure": "lake append rows/s / datasets (from_list + to_parquet)",
+            "value": over_datasets,
+            "target": ">= 1",
+            "peer": "datasets",
+            "met": over_datasets >= 1,
+        },
+        {
+            "figure": "pass rate per problem via `thresher sql` (s, best of 3)",
+            "value": round(min(cli), 3),
+            "target": "< 1.0",
+            "peer": None,
+            "met": min(cli) < 1.0,
+        },
+    ]
     return {
         "benchmark": "storage",
         "rows": rows,
@@ -221,8 +246,8 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
             "lake_rows_per_s": lake_rps,
             "pyarrow_floor_rows_per_s": floor_rps,
             "datasets_from_list_to_parquet_rows_per_s": _rate(rows, seconds["datasets"]),
-            "lake_over_floor": round(lake_rps / floor_rps, 3) if floor_rps else None,
-            "lake_over_datasets": round(seconds["datasets"] / seconds["lake"], 3),
+            "lake_over_floor": over_floor,
+            "lake_over_datasets": over_datasets,
             "lake_text_mb_per_s": round(text_bytes / seconds["lake"] / 1e6, 1),
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
             "rows_added": added,
@@ -252,6 +277,7 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
             "target_s": 1.0,
             "meets_target": min(cli) < 1.0,
         },
+        "targets": targets,
     }
 
 
