@@ -303,10 +303,11 @@ class Lake:
         """Every named version, oldest first."""
         from thresher.schemas import DatasetVersion
 
-        frame = self.query("SELECT * FROM dataset_versions ORDER BY created_at, name")
+        columns, rows = self.rows("SELECT * FROM dataset_versions ORDER BY created_at, name")
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
         return [
-            DatasetVersion.model_validate({**row, "counts": dict(_map_items(row["counts"]))})
-            for row in frame.to_dicts()
+            DatasetVersion.model_validate({**r, "counts": dict(_map_items(r["counts"]))})
+            for r in records
         ]
 
     def resolve_version(self, version: str | int) -> int:
