@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from thresher.pipeline.engines import SKIP_PROMPT_TOO_LONG, GenerationRequest, make_engine
@@ -102,3 +104,14 @@ def test_on_cuda_a_seeded_trace_does_not_depend_on_its_batch():
     alone = engine.generate([req("b", seed=42)], spec)
     crowded = engine.generate([req("a", "Tell me a story.", seed=7), req("b", seed=42)], spec)
     assert alone[0].samples[0].text == crowded[1].samples[0].text
+
+
+@pytest.mark.slow
+def test_cpu_engine_runs_torch_with_one_thread(vllm_engine):
+    """On CPU the engine runs torch with one intra-op thread (the fastest setting measured by
+    bench_generate --threads-ab) unless the user set OMP_NUM_THREADS."""
+    import torch
+
+    if not vllm_engine._on_cpu or "OMP_NUM_THREADS" in os.environ:
+        pytest.skip("the one-thread default applies on CPU without OMP_NUM_THREADS")
+    assert torch.get_num_threads() == 1

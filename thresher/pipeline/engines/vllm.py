@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from thresher.pipeline.engines.base import (
@@ -88,6 +88,7 @@ class VLLMEngine(Engine):
         self._tokenizer: Any = None
         self._max_model_len = 0
         self._on_cpu = False
+        self._restore_threads: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -114,6 +115,7 @@ class VLLMEngine(Engine):
             # One process instead of three: each spawned vLLM process re-imports torch + vllm,
             # which dominates start-up on small CPU machines. Users can still set it to 1.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            self._one_torch_thread()
         assert self._resolved is not None
         kwargs: dict[str, Any] = {
             "model": self._resolved.path,
@@ -146,6 +148,26 @@ class VLLMEngine(Engine):
         """Drop the engine (its worker processes exit with it)."""
         self._llm = None
         self._tokenizer = None
+        if self._restore_threads is not None:
+            self._restore_threads()
+            self._restore_threads = None
+
+    def _one_torch_thread(self) -> None:
+        """On CPU, torch runs the engine with one intra-op thread unless OMP_NUM_THREADS is set.
+
+        Measured (`benchmarks/bench_generate.py --threads-ab`, 2 cores): one thread generated
+        5x faster than torch's default of one per core, which vLLM means to reduce ("Reducing
+        Torch threads from 2 to 1") but cannot in one process, as its CPU worker disables
+        `torch.set_num_threads` first. The previous count comes back at teardown, set through
+        `torch._C.set_num_threads` (vLLM's worker replaces only the `torch.` name, process-wide).
+        """
+        if "OMP_NUM_THREADS" in os.environ:
+            return
+        import torch
+
+        before = torch.get_num_threads()
+        torch._C.set_num_threads(1)
+        self._restore_threads = lambda: torch._C.set_num_threads(before)
 
     # -- properties ------------------------------------------------------------------------
     @property
