@@ -34,7 +34,8 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DISTILABEL = "distilabel[openai]==1.5.3"
+# distilabel 1.5.3 imports `requests` (models/image_generation) without declaring it.
+DISTILABEL = ("distilabel[openai]==1.5.3", "requests==2.34.2")
 SERVED = "smollm2"
 DEFAULT_VENV = Path(os.environ.get("THRESHER_CACHE") or Path.home() / ".cache" / "thresher")
 DEFAULT_VENV = DEFAULT_VENV / "peers" / "distilabel-1.5.3"
@@ -86,17 +87,17 @@ def _free_port() -> int:
 def ensure_venv(venv: Path) -> Path:
     """distilabel's own environment (created and filled on first use)."""
     python = venv / "bin" / "python"
-    check = [str(python), "-c", "import distilabel; print(distilabel.__version__)"]
+    check = [str(python), "-c", "import distilabel.models, requests"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python
-    print(f"creating {venv} with {DISTILABEL}", file=sys.stderr, flush=True)
+    print(f"creating {venv} with {' '.join(DISTILABEL)}", file=sys.stderr, flush=True)
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     if Path(uv).exists():
-        cmd = [uv, "pip", "install", "--python", str(python), DISTILABEL]
+        cmd = [uv, "pip", "install", "--python", str(python), *DISTILABEL]
     else:
-        cmd = [str(python), "-m", "pip", "install", "--quiet", DISTILABEL]
+        cmd = [str(python), "-m", "pip", "install", "--quiet", *DISTILABEL]
     subprocess.run(cmd, check=True)
     subprocess.run(check, check=True, capture_output=True)
     return python
