@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
-__all__ = ["Record", "utc_now"]
+__all__ = ["Record", "UtcDatetime", "utc_iso", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -19,3 +20,14 @@ class Record(BaseModel):
 
     # defer_build: a model builds its validator on first use, not when a module imports it.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+
+def utc_iso(value: datetime) -> str:
+    """A timestamp as the one text form events are hashed in: UTC, microseconds, 'Z'."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# One text form for timestamps, so a hash survives a round trip through Parquet.
+UtcDatetime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str, when_used="json")]
