@@ -53,22 +53,27 @@ with Pipeline(name="thresher-peer", cache_dir=cfg["cache_dir"]) as pipeline:
     load = LoadDataFromDicts(data=[{"instruction": t} for t in cfg["instructions"]],
                              batch_size=len(cfg["instructions"]))
     generate = TextGeneration(
-        llm=OpenAILLM(model=cfg["model"], base_url=cfg["base_url"], api_key="EMPTY",
-                      generation_kwargs={"max_new_tokens": cfg["max_tokens"],
-                                         "temperature": cfg["temperature"]}),
+        llm=OpenAILLM(model=cfg["model"], base_url=cfg["base_url"], api_key="EMPTY"),
         num_generations=cfg["samples"], group_generations=True,
         input_batch_size=len(cfg["instructions"]),
     )
     load >> generate
 start = time.perf_counter()
-distiset = pipeline.run(use_cache=False)
+# Generation settings as runtime parameters (a constructor value is replaced by the defaults).
+kwargs = {"max_new_tokens": cfg["max_tokens"], "temperature": cfg["temperature"]}
+distiset = pipeline.run(
+    parameters={generate.name: {"llm": {"generation_kwargs": kwargs}}}, use_cache=False
+)
 seconds = time.perf_counter() - start
 rows = distiset["default"]["train"].to_list()
 texts = [g for row in rows for g in (row.get("generation") or [])]
 def tokens(row):
-    stats = (row.get("distilabel_metadata") or {}).get("statistics_text_generation_0") or {}
-    value = stats.get("output_tokens") or 0
-    return sum(v or 0 for v in value) if isinstance(value, list) else int(value)
+    meta = row.get("distilabel_metadata") or {}
+    total = 0
+    for m in meta if isinstance(meta, list) else [meta]:  # a list with group_generations
+        value = (m.get("statistics_text_generation_0") or {}).get("output_tokens") or 0
+        total += sum(v or 0 for v in value) if isinstance(value, list) else int(value)
+    return total
 print("RESULT " + json.dumps({
     "seconds": seconds,
     "traces": sum(1 for t in texts if t),
