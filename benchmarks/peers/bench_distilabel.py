@@ -13,6 +13,11 @@ what each produced. thresher also verifies the answers and labels flaws (`thresh
 `thresher label`; timed separately and reported end to end); distilabel's output is the text and
 its token counts: no verdict, no label, no lake, no version. Prints JSON with a `targets` list.
 
+KNOWN DEFECT (measured 2026-12-01, 8 problems x 4 samples, --max-tokens 32): distilabel still
+generated ~126 tokens per trace (4,032 output tokens against thresher's 1,000), so its
+`max_new_tokens` did not reach the server and the traces/s ratio is not like for like; compare
+the `output_tokens` of both sides before reading the target.
+
     python benchmarks/peers/bench_distilabel.py                    # 16 problems x 4 samples
     python benchmarks/peers/bench_distilabel.py --problems 64 --samples 4 --max-tokens 128
 """
