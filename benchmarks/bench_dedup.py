@@ -201,8 +201,18 @@ def _run_peer(texts: list[str], model_dir: Path, threshold: float) -> tuple[dict
         data, removed = Path(tmp) / "traces.parquet", Path(tmp) / "removed.npy"
         pl.DataFrame({"text": texts}).write_parquet(data)
         run = subprocess.run(
-            [sys.executable, str(peer), "--texts", str(data), "--model", str(model_dir),
-             "--threshold", str(threshold), "--removed", str(removed)],  # fmt: skip
+            [
+                sys.executable,
+                str(peer),
+                "--texts",
+                str(data),
+                "--model",
+                str(model_dir),
+                "--threshold",
+                str(threshold),
+                "--removed",
+                str(removed),
+            ],  # fmt: skip
             capture_output=True,
             text=True,
             check=False,

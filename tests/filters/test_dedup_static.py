@@ -26,10 +26,39 @@ from thresher.filters.static import StaticEmbedder
 from thresher.schemas.errors import NotFoundError, ThresherError
 from thresher.stages.dedup import embedder_for
 
-WORDS = (
-    "tom has apples and buys more so the answer is sara bakes cookies eats remain train travels "
-    "miles per hour for hours distance total plus minus times equals then we get"
-).split()
+WORDS = [
+    "tom",
+    "has",
+    "apples",
+    "and",
+    "buys",
+    "more",
+    "so",
+    "the",
+    "answer",
+    "is",
+    "sara",
+    "bakes",
+    "cookies",
+    "eats",
+    "remain",
+    "train",
+    "travels",
+    "miles",
+    "per",
+    "hour",
+    "for",
+    "hours",
+    "distance",
+    "total",
+    "plus",
+    "minus",
+    "times",
+    "equals",
+    "then",
+    "we",
+    "get",
+]
 
 
 def _tiny_bert(root: Path) -> Path:
