@@ -31,6 +31,7 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from thresher.config import Recipe, load_recipe  # noqa: E402
 from thresher.schemas import TransientError  # noqa: E402
+from thresher.schemas.signing import Signer  # noqa: E402
 from thresher.stages import (  # noqa: E402
     decontaminate,
     dedup,
@@ -78,6 +79,7 @@ class RunContext:
     engine: Any = None  # the generation engine; built on first use unless handed in
     owns_engine: bool = False
     reporter: Reporter | None = None
+    sign_key: str | None = None  # an Ed25519 private key (PEM file) signing the chain head
 
     @property
     def progress(self) -> bool:
@@ -196,7 +198,8 @@ def decontam_task(ctx: RunContext) -> int:
 @task(name="select-and-tag", cache_policy=NO_CACHE)
 def select_task(ctx: RunContext, run_id: str) -> dict[str, Any]:
     """Decide, record the decision chain, tag the version."""
-    result = select.run(ctx.lake, ctx.recipe, run_id=run_id, kind="run")
+    signer = Signer(ctx.sign_key) if ctx.sign_key else None
+    result = select.run(ctx.lake, ctx.recipe, run_id=run_id, kind="run", signer=signer)
     return {
         "version": result.version.name,
         "snapshot_id": result.version.snapshot_id,
@@ -275,9 +278,10 @@ def _run(
     *,
     engine: Any = None,
     reporter: Reporter | None = None,
+    sign_key: str | None = None,
 ) -> CurateSummary:
     with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
-        ctx = RunContext(opened, recipe, engine=engine, reporter=reporter)
+        ctx = RunContext(opened, recipe, engine=engine, reporter=reporter, sign_key=sign_key)
         try:
             return _pipeline(ctx, run_id, do_export, call)
         finally:
@@ -289,10 +293,14 @@ def curate(
     recipe: str | dict[str, Any] = "recipes/default.yaml",
     lake: str | None = None,
     export: bool = True,
+    sign_key: str | None = None,
 ) -> dict[str, Any]:
-    """Curate a recipe end to end and tag a dataset version (deployments run this)."""
+    """Curate a recipe end to end and tag a dataset version (deployments run this);
+    `sign_key` is an Ed25519 private key file (PEM) that signs the decision-chain head."""
     run_id = str(flow_run.get_id() or "")
-    return _run(_load(recipe), lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()
+    return _run(
+        _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), sign_key=sign_key
+    ).as_dict()
 
 
 def run_curate(
@@ -302,6 +310,7 @@ def run_curate(
     engine: Any = None,
     export: bool = True,
     progress_console: Any = None,
+    sign_key: str | None = None,
 ) -> CurateSummary:
     """Run the curate flow for a recipe; `engine` reuses an already started engine.
 
@@ -309,16 +318,18 @@ def run_curate(
     loaded = _load(recipe)
     reporter = _console_reporter(progress_console) if progress_console is not None else None
 
-    def this_run(recipe: dict[str, Any], lake: str | None, export: bool) -> dict[str, Any]:
+    def this_run(
+        recipe: dict[str, Any], lake: str | None, export: bool, sign_key: str | None
+    ) -> dict[str, Any]:
         run_id = str(flow_run.get_id() or "")
         summary = _run(
             _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), engine=engine,
-            reporter=reporter,
+            reporter=reporter, sign_key=sign_key,
         )  # fmt: skip
         return summary.as_dict()
 
     run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
-    state = run_flow(loaded.model_dump(mode="json"), lake, export)
+    state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
     return CurateSummary(**state)
 
 
