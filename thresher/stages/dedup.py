@@ -1,7 +1,8 @@
 """The dedup stage: embed the traces that have no embedding from this embedder (a commit per
 batch, so a kill loses at most one batch), then cluster exact and near duplicates and store one
 assignment per trace, method, embedder and threshold. A new threshold or policy re-clusters
-from the stored embeddings without embedding again."""
+from the stored embeddings without embedding again. Embedder ``auto`` is resolved once the set's
+size is known (:func:`embedder_for`): the static model above ``static_above`` traces on CPU."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from thresher.filters.dedup import (
     near_clusters,
     vectors_of,
 )
-from thresher.filters.embed import Embedder
+from thresher.filters.embed import make_embedder, pick_embedder
 from thresher.schemas import NotFoundError, TraceEmbedding
 from thresher.stages.base import Stage, StageReport
 from thresher.stages.facts import TEXT_COLUMNS, row_text, trace_correctness, trace_divergence
 from thresher.storage import Lake, known_problem_sets
 
-__all__ = ["DedupReport", "DedupStage", "load_trace_infos", "run"]
+__all__ = ["DedupReport", "DedupStage", "embedder_for", "load_trace_infos", "run"]
 
 
 @dataclass
@@ -92,16 +93,12 @@ class DedupStage(Stage[DedupReport]):
 
     name = "dedup"
 
-    def __init__(self, config: DedupConfig | None = None, *, embedder: Embedder | None = None):
-        self.config = cfg = config or DedupConfig()
+    def __init__(self, config: DedupConfig | None = None, *, embedder: Any = None):
+        self.config = config or DedupConfig()
         self.batch_size = self.config.batch_size
         self.embedding = self.config.method == "embedding"
         self._owns_embedder = embedder is None
-        self.embedder = (
-            (embedder or Embedder(cfg.embedder, backend=cfg.backend, device=cfg.device))
-            if self.embedding
-            else None
-        )
+        self.embedder: Any = embedder if self.embedding else None
         self._traces: dict[str, TraceInfo] = {}
 
     def new_report(self, problem_set: str) -> DedupReport:
@@ -111,8 +108,10 @@ class DedupStage(Stage[DedupReport]):
     def pending(self, lake: Lake, problem_set: str) -> list[str]:
         """The set's traces with no embedding from this embedder (none for exact-only)."""
         self._traces = {t.trace_id: t for t in load_trace_infos(lake, problem_set)}
-        if self.embedder is None:
+        if not self.embedding:
             return []
+        if self.embedder is None:  # the set's size decides what 'auto' means
+            self.embedder = embedder_for(self.config, len(self._traces))
         stored = set(
             lake.query(
                 "SELECT trace_id FROM embeddings WHERE embedder = ? AND list_contains(?, trace_id)",
@@ -146,6 +145,7 @@ class DedupStage(Stage[DedupReport]):
         report.rows += lake.append("dedup_assignments", exact)
         if self.embedder is None or not traces:
             return
+        report.embedder = self.embedder.name
         stored = [
             TraceEmbedding.model_validate(r)
             for r in lake.query(
@@ -161,6 +161,14 @@ class DedupStage(Stage[DedupReport]):
         report.near_clusters = len({r.cluster_id for r in near})
         report.near_duplicates = sum(not r.is_representative for r in near)
         report.rows += lake.append("dedup_assignments", near)
+
+
+def embedder_for(config: DedupConfig, n_traces: int) -> Any:
+    """The embedder (not loaded) a dedup of a set of ``n_traces`` traces uses."""
+    name = pick_embedder(
+        config.embedder, n_traces, config.static_above, config.device, config.backend
+    )
+    return make_embedder(name, backend=config.backend, device=config.device)
 
 
 def run(

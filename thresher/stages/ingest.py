@@ -47,7 +47,7 @@ def _admit_code(lake: Lake, recipe: Recipe) -> None:
 
 def _hub_snapshot(dataset: str, subset: str | None, split: str) -> str:
     """A Hub dataset split saved to the cache (so configs like gsm8k's 'main' can be named)."""
-    from thresher.pipeline.models import cache_dir
+    from thresher.cache import cache_dir
 
     target = cache_dir() / "hub" / dataset.replace("/", "__") / (subset or "default") / split
     if not (target / "dataset_info.json").exists():

@@ -88,13 +88,14 @@ def scorer_name(recipe: Recipe) -> str | None:
     return ProvenanceStage(recipe.provenance, recipe.generation).tracer.name
 
 
-def embedder_name(recipe: Recipe) -> str:
-    """The embedder name dedup rows are stored under (aliases of the embedded model resolve)."""
+def embedder_name(recipe: Recipe, n_traces: int) -> str:
+    """The embedder name dedup rows of a set of ``n_traces`` are stored under ('auto' resolved
+    as the dedup stage resolves it; aliases of the embedded model resolve)."""
     if recipe.dedup.method != "embedding":
         return ""
-    from thresher.filters.embed import Embedder
+    from thresher.stages.dedup import embedder_for
 
-    return str(Embedder(recipe.dedup.embedder).name)
+    return str(embedder_for(recipe.dedup, n_traces).name)
 
 
 def gather_evidence(
@@ -147,7 +148,7 @@ def gather_evidence(
             "SELECT trace_id, cluster_id, is_representative FROM dedup_assignments "
             "WHERE list_contains(?, trace_id) AND method = ? AND embedder = ? "
             "AND abs(threshold - ?) < 1e-9",
-            [*params, dedup.method, embedder_name(recipe), dedup.threshold],
+            [*params, dedup.method, embedder_name(recipe, len(trace_ids)), dedup.threshold],
             version,
         ).to_dicts():
             ev = evidence[row["trace_id"]]
