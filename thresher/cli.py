@@ -448,6 +448,16 @@ def run(
         ),
     ] = None,
     allow_weak_sandbox: WeakSandboxOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the stages' batches on a Ray cluster: 'auto' (the cluster this machine "
+            "joined), HOST:6379 or ray://HOST:10001; needs a PostgreSQL (or SQLite) lake. "
+            "Overrides the recipe's runtime.ray.address.",
+        ),
+    ] = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
@@ -456,6 +466,8 @@ def run(
     _sandbox_policy(allow_weak_sandbox)
     console = _consoles()[0]
     planned, location = plan_command(recipe, lake, console=console, max_rollouts=max_rollouts)
+    if ray:
+        planned = planned.on_ray(ray)
     with _quiet(location, "run", verbose):
         run_command(planned, location, export=export, console=console)
 

@@ -30,6 +30,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from thresher.config import Recipe, load_recipe  # noqa: E402
+from thresher.filters.flaws.judge import JudgeLabeler  # noqa: E402
+from thresher.flows.runtime import RayRuntime  # noqa: E402
 from thresher.schemas import TransientError  # noqa: E402
 from thresher.stages import (  # noqa: E402
     decontaminate,
@@ -78,6 +80,7 @@ class RunContext:
     engine: Any = None  # the generation engine; built on first use unless handed in
     owns_engine: bool = False
     reporter: Reporter | None = None
+    ray: RayRuntime | None = None  # set when the run's batches run on a Ray cluster
 
     @property
     def progress(self) -> bool:
@@ -228,7 +231,12 @@ def _pipeline(
         if ctx.reporter is not None:
             ctx.reporter(name, "running")
         start = time.perf_counter()
-        out = call(fn, ctx, *args)
+        on_ray = _on_ray(ctx, name)
+        out = (
+            ctx.ray.run_stage(ctx.lake, on_ray, *args)
+            if ctx.ray and on_ray
+            else call(fn, ctx, *args)
+        )
         elapsed = time.perf_counter() - start
         timings[name] = timings.get(name, 0.0) + elapsed
         if isinstance(out, int):
@@ -260,6 +268,22 @@ def _pipeline(
     )  # fmt: skip
 
 
+def _on_ray(ctx: RunContext, step: str) -> str:
+    """The stage whose batches a flow step runs on the cluster ('' = in the flow process):
+    skipped stages stay here (their task returns 0), the judge needs an engine actor."""
+    recipe = ctx.recipe
+    if step == "label":
+        judged = recipe.labels.judge_model or JudgeLabeler.name in recipe.labels.labelers
+        return "judge" if judged and not recipe.labels.judge_base_url else "label"
+    on = {
+        "generate": True, "verify": True, "provenance": recipe.provenance.enabled,
+        "dedup": recipe.dedup.enabled, "decontam": bool(recipe.decontam.benchmarks),
+    }  # fmt: skip
+    if not on.get(step, False):
+        return ""
+    return "decontaminate" if step == "decontam" else step
+
+
 def _load(recipe: str | dict[str, Any] | Recipe) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
@@ -275,9 +299,12 @@ def _run(
     *,
     engine: Any = None,
     reporter: Reporter | None = None,
+    ray: RayRuntime | None = None,
 ) -> CurateSummary:
-    with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
+    location = resolve_lake(lake, recipe.lake)
+    with Lake.open(location) as opened:
         ctx = RunContext(opened, recipe, engine=engine, reporter=reporter)
+        ctx.ray = ray
         try:
             return _pipeline(ctx, run_id, do_export, call)
         finally:
@@ -290,9 +317,13 @@ def curate(
     lake: str | None = None,
     export: bool = True,
 ) -> dict[str, Any]:
-    """Curate a recipe end to end and tag a dataset version (deployments run this)."""
+    """Curate a recipe end to end and tag a dataset version (deployments run this); a recipe
+    with `runtime.ray.address` runs as a subflow on that Ray cluster."""
+    loaded = _load(recipe)
+    if loaded.runtime.ray.address:
+        return run_curate(loaded, lake, export=export).as_dict()
     run_id = str(flow_run.get_id() or "")
-    return _run(_load(recipe), lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()
+    return _run(loaded, lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()
 
 
 def run_curate(
@@ -305,20 +336,30 @@ def run_curate(
 ) -> CurateSummary:
     """Run the curate flow for a recipe; `engine` reuses an already started engine.
 
-    The engine and the console go into a flow made for this call, never into module state."""
+    The engine and the console go into a flow made for this call, never into module state.
+    With `runtime.ray.address` set, the flow runs with prefect-ray's task runner and its stages'
+    batches run on that cluster (flows/runtime.py); `engine` is then not used."""
     loaded = _load(recipe)
     reporter = _console_reporter(progress_console) if progress_console is not None else None
+    ray = RayRuntime.for_recipe(loaded, resolve_lake(lake, loaded.lake))
 
     def this_run(recipe: dict[str, Any], lake: str | None, export: bool) -> dict[str, Any]:
         run_id = str(flow_run.get_id() or "")
         summary = _run(
-            _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), engine=engine,
-            reporter=reporter,
+            _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a),
+            engine=None if ray else engine, reporter=reporter, ray=ray,
         )  # fmt: skip
         return summary.as_dict()
 
-    run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
-    state = run_flow(loaded.model_dump(mode="json"), lake, export)
+    if ray is None:
+        run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
+        state = run_flow(loaded.model_dump(mode="json"), lake, export)
+        return CurateSummary(**state)
+    with ray.connected() as runner:
+        run_flow = flow(name="curate", persist_result=False, log_prints=True, task_runner=runner)(
+            this_run
+        )
+        state = run_flow(loaded.model_dump(mode="json"), lake, export)
     return CurateSummary(**state)
 
 
