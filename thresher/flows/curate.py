@@ -65,6 +65,7 @@ class CurateSummary:
     exports: dict[str, str] = field(default_factory=dict)
     problems: int = 0
     work: dict[str, int] = field(default_factory=dict)  # rows/traces each stage produced
+    nodes: list[str] = field(default_factory=list)  # Ray nodes that ran batches (none in process)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form (the flow's return value)."""
@@ -265,6 +266,7 @@ def _pipeline(
         version=selected["version"], snapshot_id=selected["snapshot_id"], flow_run_id=run_id,
         funnel=selected["funnel"], head_hash=selected["head_hash"], timings=timings,
         exports=exports, problems=len(problem_ids), work=work,
+        nodes=sorted(ctx.ray.nodes) if ctx.ray else [],
     )  # fmt: skip
 
 
@@ -338,10 +340,11 @@ def run_curate(
 
     The engine and the console go into a flow made for this call, never into module state.
     With `runtime.ray.address` set, the flow runs with prefect-ray's task runner and its stages'
-    batches run on that cluster (flows/runtime.py); `engine` is then not used."""
+    batches run on that cluster (flows/runtime.py); `engine` then only names the generation
+    model for planning (engine actors build their own engines)."""
     loaded = _load(recipe)
     reporter = _console_reporter(progress_console) if progress_console is not None else None
-    ray = RayRuntime.for_recipe(loaded, resolve_lake(lake, loaded.lake))
+    ray = RayRuntime.for_recipe(loaded, resolve_lake(lake, loaded.lake), engine)
 
     def this_run(recipe: dict[str, Any], lake: str | None, export: bool) -> dict[str, Any]:
         run_id = str(flow_run.get_id() or "")

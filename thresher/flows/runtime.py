@@ -107,14 +107,21 @@ def stage_batch(
 @task(name="stage-batch", cache_policy=NO_CACHE)
 def stage_batch_task(
     recipe: dict[str, Any], lake: str, name: str, batch: list[str]
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """One batch of a CPU stage, on whichever Ray node runs it."""
     from thresher.filters.sandbox import weak_sandbox_allowed
 
     loaded = Recipe.model_validate(recipe)
     stage = stage_for(loaded, name)
     with Lake.open(lake) as opened, weak_sandbox_allowed(loaded.verify.allow_weak_sandbox):
-        return stage_batch(stage, opened, loaded.problem_set, batch)
+        return {**stage_batch(stage, opened, loaded.problem_set, batch), "node": _node()}
+
+
+def _node() -> str:
+    """The Ray node this process runs on."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 class EngineWorker:
@@ -127,12 +134,6 @@ class EngineWorker:
         self.lake: Lake | None = None
         self.engine: Any = None
 
-    def node(self) -> str:
-        """The node this actor runs on (also: the actor is up)."""
-        import ray
-
-        return str(ray.get_runtime_context().get_node_id())
-
     def _shared(self, model: str | None) -> Any:
         gen = self.recipe.generation
         if self.engine is None:
@@ -141,7 +142,7 @@ class EngineWorker:
             return None
         return self.engine
 
-    def run_batch(self, name: str, mode: str, batch: list[str]) -> dict[str, int]:
+    def run_batch(self, name: str, mode: str, batch: list[str]) -> dict[str, Any]:
         """One batch of a GPU stage on this actor's engine."""
         if self.lake is None:
             self.lake = Lake.open(self.location)
@@ -151,7 +152,7 @@ class EngineWorker:
             "judge": self.recipe.labels.judge_model,
         }[name]
         stage = stage_for(self.recipe, name, mode, engine=self._shared(model))
-        return stage_batch(stage, self.lake, self.recipe.problem_set, batch)
+        return {**stage_batch(stage, self.lake, self.recipe.problem_set, batch), "node": _node()}
 
     def close(self) -> None:
         """Stop the engine and close the lake."""
@@ -170,11 +171,13 @@ class RayRuntime:
     config: RayConfig
     recipe: Recipe
     location: str
+    planner: Any = None  # an engine naming the generation model (never started here)
+    nodes: set[str] = field(default_factory=set)  # the nodes that ran this run's batches
     _actors: list[Any] = field(default_factory=list)
     _owns_ray: bool = False
 
     @classmethod
-    def for_recipe(cls, recipe: Recipe, location: str) -> RayRuntime | None:
+    def for_recipe(cls, recipe: Recipe, location: str, planner: Any = None) -> RayRuntime | None:
         """The runtime of a recipe whose `runtime.ray.address` is set, else None (in process)."""
         config = recipe.runtime.ray
         if not config.address:
@@ -187,7 +190,7 @@ class RayRuntime:
                 hint="use a PostgreSQL catalog with a data path every node sees: "
                 "--lake 'postgres:dbname=lake host=HOST user=USER|/shared/lake-data'",
             )
-        return cls(config, recipe, location)
+        return cls(config, recipe, location, planner)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -290,10 +293,11 @@ class RayRuntime:
         """Run one stage on the cluster: plan in the driver, batches on the cluster, the
         whole-set step (`finish`) in the driver. Returns the stage's count of new work."""
         problem_set = self.recipe.problem_set
-        stage = stage_for(self.recipe, name, mode) if name != "generate" else None
-        if name == "generate":
-            stage = stage_for(self.recipe, name, mode, engine=engine_for(self.recipe.generation))
-        assert stage is not None
+        # Planning generation names the engine's model and revision; nothing starts here.
+        planner = (
+            (self.planner or engine_for(self.recipe.generation)) if name == "generate" else None
+        )
+        stage = stage_for(self.recipe, name, mode, engine=planner)
         planned = stage.plan(lake, problem_set)
         report = stage.new_report(problem_set)
         report.pending = sum(len(b) for b in planned)
@@ -303,6 +307,7 @@ class RayRuntime:
             else:
                 results = self._as_tasks(name, self._spread(planned, stage.batch_size))
             for out in results:
+                self.nodes.add(out["node"])
                 report.rows += out["rows"]
                 report.processed += out["processed"]
         work = sum(out["work"] for out in results) if planned else 0
@@ -316,11 +321,12 @@ class RayRuntime:
         count = max(len(planned), min(self.cpu_slots(), len(ids)))
         return batches(ids, max(1, min(size, math.ceil(len(ids) / count))))
 
-    def _as_tasks(self, name: str, planned: list[list[str]]) -> list[dict[str, int]]:
+    def _as_tasks(self, name: str, planned: list[list[str]]) -> list[dict[str, Any]]:
         from prefect_ray.context import remote_options
 
         recipe = self.recipe.model_dump(mode="json")
-        with remote_options(num_cpus=self.config.cpus_per_task):
+        # SPREAD: a stage's batches go to different nodes before they share one.
+        with remote_options(num_cpus=self.config.cpus_per_task, scheduling_strategy="SPREAD"):
             futures = [
                 stage_batch_task.with_options(name=f"{name}-batch").submit(
                     recipe, self.location, name, batch
@@ -329,7 +335,7 @@ class RayRuntime:
             ]
         return [f.result() for f in futures]
 
-    def _on_actors(self, name: str, mode: str, planned: list[list[str]]) -> list[dict[str, int]]:
+    def _on_actors(self, name: str, mode: str, planned: list[list[str]]) -> list[dict[str, Any]]:
         """Feed the batches to the engine actors, one in flight per actor; a batch whose actor
         died goes back to the queue for the others."""
         import ray
@@ -338,7 +344,7 @@ class RayRuntime:
         queue = deque(planned)
         idle = list(self.engine_actors())
         in_flight: dict[Any, tuple[Any, list[str]]] = {}
-        results: list[dict[str, int]] = []
+        results: list[dict[str, Any]] = []
         while queue or in_flight:
             while queue and idle:
                 actor, batch = idle.pop(0), queue.popleft()
