@@ -4,6 +4,7 @@ runs are compared on."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,16 +12,25 @@ from typing import Any
 from thresher.storage import Lake
 
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
-# A node killed with SIGKILL is declared dead after ~1.5 s instead of ~30 s.
-_SYSTEM_CONFIG = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+# A node killed with SIGKILL is declared dead after ~10 s instead of ~30 s (not sooner: a busy
+# 2-core machine must not lose a live node).
+_SYSTEM_CONFIG = {"health_check_period_ms": 1000, "health_check_failure_threshold": 10}
 
 
 def node_args(cpus: int) -> dict[str, Any]:
     """Arguments of one node: `cpus` CPUs, no dashboard, a small object store."""
     return {
         "num_cpus": cpus, "num_gpus": 0, "object_store_memory": OBJECT_STORE_BYTES,
-        "include_dashboard": False, "dashboard_agent_listen_port": 0,
+        "include_dashboard": False, "dashboard_port": _free_port(),
+        "dashboard_agent_listen_port": 0,
     }  # fmt: skip
+
+
+def _free_port() -> int:
+    """A free TCP port on 127.0.0.1 (Ray's API server would take the fixed 8265)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager

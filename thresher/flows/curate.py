@@ -31,7 +31,7 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from thresher.config import Recipe, load_recipe  # noqa: E402
 from thresher.filters.flaws.judge import JudgeLabeler  # noqa: E402
-from thresher.flows.runtime import RayRuntime  # noqa: E402
+from thresher.flows.runtime import RAY_ENV, RayRuntime  # noqa: E402
 from thresher.schemas import TransientError  # noqa: E402
 from thresher.stages import (  # noqa: E402
     decontaminate,
@@ -320,9 +320,10 @@ def curate(
     export: bool = True,
 ) -> dict[str, Any]:
     """Curate a recipe end to end and tag a dataset version (deployments run this); a recipe
-    with `runtime.ray.address` runs as a subflow on that Ray cluster."""
+    with `runtime.ray.address` (or a deployment with `$THRESHER_RAY_ADDRESS`) runs as a subflow
+    on that Ray cluster."""
     loaded = _load(recipe)
-    if loaded.runtime.ray.address:
+    if loaded.runtime.ray.address or os.environ.get(RAY_ENV):
         return run_curate(loaded, lake, export=export).as_dict()
     run_id = str(flow_run.get_id() or "")
     return _run(loaded, lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()

@@ -51,11 +51,13 @@ from thresher.stages.verify import VerifyStage
 from thresher.storage import Lake
 from thresher.storage.location import parse_location
 
-__all__ = ["GPU_STAGES", "RayRuntime", "stage_batch", "stage_for"]
+__all__ = ["GPU_STAGES", "RAY_ENV", "RayRuntime", "stage_batch", "stage_for"]
 
 # Where each stage's batches run: CPU stages as Ray tasks, GPU stages in the engine actors.
 CPU_STAGES = ("verify", "label", "decontaminate", "dedup")
 GPU_STAGES = ("generate", "provenance", "judge")
+# The cluster a deployment runs on when its recipe names none (docker-compose sets it).
+RAY_ENV = "THRESHER_RAY_ADDRESS"
 # Environment a batch needs on every node (sandbox policy, offline hub, engine limits).
 _FORWARDED_ENV = ("THRESHER_", "VLLM_", "HF_", "TOKENIZERS_", "OMP_NUM_THREADS")
 
@@ -178,8 +180,11 @@ class RayRuntime:
 
     @classmethod
     def for_recipe(cls, recipe: Recipe, location: str, planner: Any = None) -> RayRuntime | None:
-        """The runtime of a recipe whose `runtime.ray.address` is set, else None (in process)."""
+        """The runtime of a recipe whose `runtime.ray.address` (else `$THRESHER_RAY_ADDRESS`)
+        is set, else None (the run stays in this process)."""
         config = recipe.runtime.ray
+        if not config.address and os.environ.get(RAY_ENV):  # a deployment's setting
+            config = config.model_copy(update={"address": os.environ[RAY_ENV]})
         if not config.address:
             return None
         if not parse_location(location).shared:
