@@ -3,6 +3,9 @@ catalog is the test run's real PostgreSQL server: the same rows as a single-proc
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -44,12 +47,18 @@ def test_cpu_stages_on_two_nodes_match_one_process(
     assert len(on_ray.nodes) == 2 and not local.nodes
 
 
-def test_a_duckdb_file_lake_is_refused_on_ray(cluster: Any, tmp_path: Path) -> None:
-    from thresher.schemas import InputError
-
+def test_run_with_ray_refuses_a_lake_one_process_writes(tmp_path: Path) -> None:
     recipe, lake_dir = build_stored_lake(tmp_path)
-    with pytest.raises(InputError, match="every node can write"):
-        run_curate(recipe.on_ray(cluster.address), str(lake_dir), engine=NoEngine())
+    path = tmp_path / "recipe.yaml"
+    path.write_text(recipe.to_yaml())
+    proc = subprocess.run(
+        [sys.executable, "-m", "thresher.cli", "run", str(path), "--lake", str(lake_dir),
+         "--ray", "auto", "--no-export"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "a run on Ray needs a lake that every node can write" in proc.stderr
+    assert "postgres:" in proc.stderr  # the hint shows the catalog that works
 
 
 # Greedy sampling: the engine actor and the test run's shared engine (same settings) write the
