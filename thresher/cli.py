@@ -429,6 +429,17 @@ def label(
 # -- curate: run, select, audit, export, schedule -------------------------------------------------
 
 
+SignKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sign-key",
+        envvar="THRESHER_SIGN_KEY",
+        help="Ed25519 private key (PEM) that signs the last decision event of the run "
+        "(DES digital_signature); make one with `thresher audit keygen`.",
+    ),
+]
+
+
 @app.command()
 def run(
     recipe: Annotated[
@@ -459,33 +470,71 @@ def run(
         ),
     ] = None,
     verbose: VerboseOption = False,
+    sign_key: SignKeyOption = None,
 ) -> None:
     """Run the curate flow for a recipe: generate, verify, label, trace, dedup, select, tag, export."""
     from thresher.console import plan_command, run_command
 
     _sandbox_policy(allow_weak_sandbox)
     console = _consoles()[0]
-    planned, location = plan_command(recipe, lake, console=console, max_rollouts=max_rollouts)
+    planned, location = plan_command(
+        recipe, lake, console=console, max_rollouts=max_rollouts, sign_key=sign_key
+    )
     if ray:
         planned = planned.on_ray(ray)
     with _quiet(location, "run", verbose):
-        run_command(planned, location, export=export, console=console)
+        run_command(planned, location, export=export, console=console, sign_key=sign_key)
 
 
 @app.command()
 def select(
     recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe with the new policy.")],
     lake: LakeOption = None,
+    sign_key: SignKeyOption = None,
 ) -> None:
-    """Re-decide from stored labels with a recipe's selection policy; tags a new version."""
+    """Re-decide from stored labels and human reviews with a recipe's policy; tags a new version."""
     from thresher.console import select_command
 
-    select_command(recipe, lake, console=_consoles()[0])
+    select_command(recipe, lake, console=_consoles()[0], sign_key=sign_key)
 
 
-audit_app = typer.Typer(
-    help="Check the decision trace and explain decisions.", no_args_is_help=True
-)
+@app.command()
+def review(
+    trace_id: Annotated[str | None, typer.Argument(help="The trace to keep or drop.")] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the trace in the next selection.")
+    ] = False,
+    drop: Annotated[
+        bool, typer.Option("--drop", help="Drop the trace in the next selection.")
+    ] = False,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who decides (a name or pseudonym).")
+    ] = None,
+    rationale: Annotated[str | None, typer.Option("--rationale", help="Why.")] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="The reviewer's role, e.g. annotator.")
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            help="JSON lines of reviews: {trace_id, decision: keep|drop, actor, rationale, role?}.",
+        ),
+    ] = None,
+    sign_key: SignKeyOption = None,
+    lake: LakeOption = None,
+) -> None:
+    """Record a human decision about a trace (DES human_decision); `thresher select` honours it."""
+    from thresher.console.audit import review_command
+
+    if keep and drop:
+        raise InputError("give --keep or --drop, not both", field="--keep/--drop")
+    decision = "keep" if keep else "drop" if drop else None
+    review_command(_lake(lake), trace_id, decision, actor, rationale, role, file, sign_key,
+                   console=_consoles()[0])  # fmt: skip
+
+
+audit_app = typer.Typer(help="Check, export and explain the decision trace.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
@@ -494,13 +543,59 @@ def audit_verify(
     version: Annotated[
         str | None, typer.Option("--version", "-v", help="Version name or snapshot number.")
     ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", help="Verify an exported events file (JSON lines), no lake needed."),
+    ] = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option("--expect-head", help="Head hash the chain must reach (e.g. from a card)."),
+    ] = None,
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-key",
+            help="Trusted Ed25519 public key (PEM; repeatable): every run's last event must be "
+            "signed by one.",
+        ),
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
-    """Verify the hash chain of the decisions; report the first broken link (exit 1)."""
-    from thresher.console import audit_verify_command
+    """Verify the decision events: hashes, links, counts, versions' heads, DES 0.3.0 (exit 1)."""
+    from thresher.console.audit import audit_verify_command
 
-    if not audit_verify_command(_lake(lake), version, console=_consoles()[0]):
+    ok = audit_verify_command(
+        _lake(lake), version, file, expect_head, public_key, console=_consoles()[0]
+    )
+    if not ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[str, typer.Option("--output", "-o", help="Events file to write ('-': stdout).")],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", "-v", help="Its run and the runs it follows (default: all)."),
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Write decision events exactly as hashed (canonical JSON lines) for third-party checks."""
+    from thresher.console.audit import audit_export_command
+
+    audit_export_command(_lake(lake), version, out, console=_consoles()[0])
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out: Annotated[
+        str, typer.Option("--output", "-o", help="Private key file; the public one gets .pub.")
+    ],
+) -> None:
+    """Make an Ed25519 key pair for signing decision chains (`--sign-key`)."""
+    from thresher.console.audit import audit_keygen_command
+
+    audit_keygen_command(out, console=_consoles()[0])
 
 
 @audit_app.command("why")
@@ -509,8 +604,8 @@ def audit_why(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     lake: LakeOption = None,
 ) -> None:
-    """Show every decision about a trace, with its evidence."""
-    from thresher.console import audit_why_command
+    """Show every decision about a trace, with its evidence, risk, confidence and reviews."""
+    from thresher.console.audit import audit_why_command
 
     audit_why_command(_lake(lake), subject, fmt, console=_consoles()[0])
 

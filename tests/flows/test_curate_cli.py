@@ -75,7 +75,7 @@ def test_select_with_a_new_threshold_makes_a_new_version_without_generation(
     assert versions["tiny-v1"].recipe_hash != versions["tiny-v2"].recipe_hash
     for table in ("problems", "rollouts", "verdicts", "flaw_labels"):
         assert after[table] == before[table]
-    assert after["decisions"] == 2 * before["decisions"]
+    assert after["decision_events"] == 2 * before["decision_events"]
 
 
 def test_audit_verify_passes_then_detects_an_edited_event(
@@ -84,15 +84,15 @@ def test_audit_verify_passes_then_detects_an_edited_event(
     lake, _ = lake_with_run
     result = runner.invoke(app, ["audit", "verify", "--lake", str(lake), "--version", "tiny-v1"])
     assert result.exit_code == 0, result.output
-    assert "ok run" in result.output and "12 events" in _flat(result.output)
+    assert "ok: 12 events in 1 runs verify" in _flat(result.output)
     with Lake.open(lake, read_only=True) as opened:
         victim = opened.sql(
-            "SELECT decision_context.decision_id AS id FROM decisions "
+            "SELECT decision_context.decision_id AS id FROM decision_events "
             "WHERE temporal_metadata.sequence_number = 4"
         )["id"][0]
     with behind_thresher(lake) as conn:  # edit one stored event as a tamperer would
         conn.execute(
-            "UPDATE lake.decisions SET evidence_json = '{\"forged\":true}' "
+            "UPDATE lake.decision_events SET evidence_json = '{\"forged\":true}' "
             "WHERE decision_context.decision_id = ?",
             [victim],
         )
@@ -101,8 +101,8 @@ def test_audit_verify_passes_then_detects_an_edited_event(
     out = _flat(result.output)
     assert "BROKEN" in out and "event 4" in out and victim in out and "edited" in out
     with Lake.open(lake, read_only=True) as opened:
-        (chain,) = audit_verify(opened)
-    assert not chain.report.ok and chain.report.broken_index == 4
+        report = audit_verify(opened)
+    assert [(f.decision_id, f.rule) for f in report.findings] == [(victim, "chain:edited")]
 
 
 def test_audit_verify_detects_a_removed_tail_via_the_version_head(
@@ -110,9 +110,13 @@ def test_audit_verify_detects_a_removed_tail_via_the_version_head(
 ) -> None:
     lake, _ = lake_with_run
     with behind_thresher(lake) as conn:
-        conn.execute("DELETE FROM lake.decisions WHERE temporal_metadata.sequence_number = 11")
+        conn.execute(
+            "DELETE FROM lake.decision_events WHERE temporal_metadata.sequence_number = 11"
+        )
     result = runner.invoke(app, ["audit", "verify", "--lake", str(lake)])
-    assert result.exit_code == 1 and "removed at the end" in _flat(result.output)
+    out = _flat(result.output)
+    assert result.exit_code == 1 and "removed at its end" in out
+    assert "[chain:truncated]" in out and "[version:head]" in out
 
 
 def test_audit_why_shows_decisions_with_evidence(shared_run: tuple[Path, Path]) -> None:

@@ -68,7 +68,7 @@ def _snapshot(lake_dir: Path, version_name: str) -> dict[str, Any]:
         tables = {name: lake.sql(sql, version=version_name).rows() for name, sql in COMPARE.items()}
         selected = lake.query(
             "SELECT decision_context.subject_ids[1] AS s, decision_logic.reason_code AS r "
-            "FROM decisions WHERE decision_context.run_id = ? ORDER BY 1",
+            "FROM decision_events WHERE decision_context.run_id = ? ORDER BY 1",
             [version.flow_run_id],
         ).rows()
     return {"tables": tables, "decisions": selected, "funnel": version.counts}
@@ -95,14 +95,14 @@ def test_flow_runs_end_to_end_and_tags_a_version(clean_run: dict[str, Any]) -> N
     with Lake.open(lake_dir, read_only=True) as lake:
         counts = lake.table_counts()
         (version,) = lake.versions()
-        chains = audit_verify(lake, version="e2e-v1")
+        report = audit_verify(lake, version="e2e-v1")
     assert counts["verdicts"] == 6
     assert counts["dedup_assignments"] == 2 * 6  # one exact and one embedding cluster per trace
     assert counts["trace_scores"] == 6 and counts["embeddings"] == 6
-    assert counts["decisions"] == 3 + 6
+    assert counts["decision_events"] == 3 + 6 and counts["decisions"] == 0
     assert version.recipe_hash == clean_run["recipe"].hash()
     assert version.flow_run_id == summary.flow_run_id and version.counts == summary.funnel
-    assert len(chains) == 1 and chains[0].report.ok and chains[0].head_hash == summary.head_hash
+    assert report.ok and [s.head_hash for s in report.segments] == [summary.head_hash]
     assert set(summary.exports) == {"sft", "rl", "dpo", "prm"}
 
 

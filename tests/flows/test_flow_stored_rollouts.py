@@ -39,14 +39,16 @@ def test_flow_labels_stored_rollouts_and_tags_a_version(stored: dict[str, Any]) 
     with Lake.open(stored["lake"], read_only=True) as lake:
         reasons = dict(
             lake.sql(
-                "SELECT decision_logic.reason_code AS r, count(*) AS n FROM decisions GROUP BY 1"
+                "SELECT decision_logic.reason_code AS r, count(*) AS n FROM decision_events "
+                "GROUP BY 1"
             ).rows()
         )
-        (chain,) = audit_verify(lake)
+        report = audit_verify(lake)
         version = lake.versions()[0]
     assert reasons["incorrect"] == 3 and reasons["selected"] == 6  # 3 traces + 3 problems
     assert any(r.startswith("flawed_positive:") for r in reasons)
-    assert chain.report.ok and chain.head_hash == summary.head_hash
+    assert report.ok and [s.head_hash for s in report.segments] == [summary.head_hash]
+    assert version.decisions_head == summary.head_hash
     assert version.flow_run_id == summary.flow_run_id
     assert version.recipe_hash == stored["recipe"].hash()
 

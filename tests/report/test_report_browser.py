@@ -53,7 +53,7 @@ def test_funnel_in_the_page_equals_the_sql_counts(page: Any, report_lake: Report
         # Independently of the report: count the run's decisions by the stage each trace missed.
         row = lake.sql(
             "WITH d AS (SELECT decision_context.decision_type AS t, decision_logic.output AS o, "
-            "json_extract_string(evidence_json, '$.stage') AS stage FROM decisions "
+            "json_extract_string(evidence_json, '$.stage') AS stage FROM decision_events "
             f"WHERE decision_context.dataset_version = '{report_lake.v2}') SELECT "
             "count(*) FILTER (WHERE t LIKE '%problem%') AS problems, "
             "count(*) FILTER (WHERE t LIKE '%trace%') AS rollouts, "
@@ -142,7 +142,7 @@ def test_decision_trail_shows_events_hash_and_tier(page: Any, report_lake: Repor
         events = lake.sql(
             "SELECT decision_context.dataset_version AS v, decision_logic.reason_code AS r, "
             "temporal_metadata.evidence_tier AS tier, "
-            "temporal_metadata.hash_chain.current_hash AS h FROM decisions "
+            "temporal_metadata.hash_chain.current_hash AS h FROM decision_events "
             f"WHERE decision_context.subject_ids[1] = '{trace_id}' "
             "ORDER BY temporal_metadata.event_timestamp"
         ).to_dicts()

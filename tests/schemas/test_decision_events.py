@@ -1,4 +1,4 @@
-"""DES decision events: conditional rules and the tamper-evident hash chain."""
+"""The DecisionEvent model (DES 0.3.0): its rules, its JSON form, and what sealing refuses."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import pytest
 from pydantic import ValidationError
 
 from thresher.schemas import (
-    GENESIS_HASH,
     DecisionContext,
     DecisionEvent,
+    DecisionEventV1,
     DecisionLogic,
     HumanOverrideRecord,
+    OverrideActor,
     QualityIndicators,
     TemporalMetadata,
+    ThresherError,
+    des_violations,
     event_hash,
-    seal,
+    row_to_event,
+    seal_run,
     to_arrow_table,
-    verify_chain,
 )
 
 
@@ -41,16 +44,7 @@ def make_event(i: int, tier: str = "lightweight", **kw) -> DecisionEvent:
     )
 
 
-def make_chain(n: int) -> list[DecisionEvent]:
-    chain, previous = [], GENESIS_HASH
-    for i in range(n):
-        event = seal(make_event(i), previous, i)
-        chain.append(event)
-        previous = event.current_hash
-    return chain
-
-
-def test_sampled_and_full_tiers_need_a_risk_level():
+def test_sampled_and_full_tiers_need_a_risk_level() -> None:
     with pytest.raises(ValidationError, match="decision_risk_level"):
         make_event(0, tier="full")
     ok = make_event(
@@ -59,88 +53,104 @@ def test_sampled_and_full_tiers_need_a_risk_level():
     assert ok.temporal_metadata.evidence_tier == "full"
 
 
-def test_override_needs_its_full_record():
-    with pytest.raises(ValidationError, match="actor"):
-        HumanOverrideRecord(override_occurred=True, original_output="drop", new_output="keep")
+def test_override_needs_its_full_record_with_des_names() -> None:
+    with pytest.raises(ValidationError, match="override_actor"):
+        HumanOverrideRecord(
+            override_occurred=True, original_output="drop", overridden_output="select"
+        )
     record = HumanOverrideRecord(
         override_occurred=True,
         original_output="drop",
-        new_output="keep",
-        actor="ana",
-        timestamp=datetime.now(UTC),
-        rationale="reviewed by hand",
+        overridden_output="select",
+        override_actor=OverrideActor(actor_id="ana"),
+        override_timestamp=datetime.now(UTC),
+        override_rationale="reviewed by hand",
     )
     assert record.override_occurred
 
 
-def test_human_decision_needs_actor_and_rationale():
-    logic = DecisionLogic(logic_type="human_decision", output="keep", reason_code="manual")
+def test_human_decision_needs_actor_and_rationale() -> None:
+    logic = DecisionLogic(logic_type="human_decision", output="select", reason_code="manual")
     context = DecisionContext(
         decision_id="d", decision_type="curation:review", subject_ids=["t"], run_id="r"
     )
-    with pytest.raises(ValidationError, match="actor and rationale"):
+    with pytest.raises(ValidationError, match="override_actor and override_rationale"):
         DecisionEvent(decision_context=context, decision_logic=logic)
     event = DecisionEvent(
         decision_context=context,
         decision_logic=logic,
-        human_override_record=HumanOverrideRecord(actor="ana", rationale="looked right"),
+        human_override_record=HumanOverrideRecord(
+            override_actor=OverrideActor(actor_id="ana"), override_rationale="looked right"
+        ),
     )
-    assert event.human_override_record.actor == "ana"
+    assert des_violations(event.to_des()) == []
 
 
-def test_logic_type_must_be_known_or_namespaced():
+def test_logic_type_must_be_core_or_namespaced() -> None:
     with pytest.raises(ValidationError, match="unknown logic_type"):
-        DecisionLogic(logic_type="vibes", output="keep", reason_code="x")
+        DecisionLogic(logic_type="vibes", output="select", reason_code="x")
     assert DecisionLogic(logic_type="curation:dedup", output="drop", reason_code="x").logic_type
 
 
-def test_intact_chain_verifies():
-    chain = make_chain(5)
-    report = verify_chain(chain)
-    assert report.ok and report.checked == 5
-    assert chain[1].temporal_metadata.hash_chain.previous_hash == chain[0].current_hash
+def test_assignments_are_validated() -> None:
+    event = make_event(0)
+    with pytest.raises(ValidationError):
+        event.temporal_metadata.evidence_tier = "partial"  # type: ignore[assignment]
+    with pytest.raises(ValidationError):
+        event.decision_quality_indicators.confidence_score = 3.0
 
 
-def test_edited_event_is_detected_at_its_index():
-    chain = make_chain(5)
-    chain[2].decision_logic.output = "keep"
-    report = verify_chain(chain)
-    assert not report.ok and report.broken_index == 2 and "edited" in report.reason
+def test_the_json_form_has_no_nulls_but_a_null_first_previous_hash() -> None:
+    (sealed,) = seal_run([make_event(0)])
+    des = sealed.to_des()
+    assert des["schema_version"] == "0.3.0"
+    assert des["temporal_metadata"]["hash_chain"]["previous_hash"] is None
+    assert "decision_quality_indicators" not in des  # nothing assessed, no empty lists
+    assert "decision_boundary" not in des
+    assert "dataset_version" not in des["decision_context"]
+    assert "model_inference" not in des["decision_logic"]
 
-
-def test_removed_event_is_detected():
-    chain = make_chain(5)
-    del chain[3]
-    report = verify_chain(chain)
-    assert not report.ok and report.broken_index == 3
-
-
-def test_reordered_events_are_detected():
-    chain = make_chain(5)
-    chain[1], chain[2] = chain[2], chain[1]
-    report = verify_chain(chain)
-    assert not report.ok and report.broken_index == 1
-
-
-def test_resealing_an_edit_still_breaks_the_next_link():
-    chain = make_chain(4)
-    edited = chain[1].model_copy(deep=True)
-    edited.decision_logic.reason_code = "selected"
-    chain[1] = seal(edited, chain[0].current_hash, 1)
-    report = verify_chain(chain)
-    assert not report.ok and report.broken_index == 2
-
-
-def test_hash_survives_an_arrow_round_trip():
-    event = make_chain(1)[0]
-    row = to_arrow_table(DecisionEvent, [event]).to_pylist()[0]
-
-    def fix_maps(value):
+    def no_null(value, path=""):
         if isinstance(value, dict):
-            return {k: fix_maps(v) for k, v in value.items()}
-        return value
+            for key, item in value.items():
+                if f"{path}.{key}" != ".temporal_metadata.hash_chain.previous_hash":
+                    no_null(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for item in value:
+                no_null(item, path)
+        else:
+            assert value is not None, path
 
-    row["decision_logic"]["thresholds"] = dict(row["decision_logic"]["thresholds"])
-    row["decision_logic"]["parameters"] = dict(row["decision_logic"]["parameters"])
-    restored = DecisionEvent.model_validate(fix_maps(row))
+    no_null(des)
+    assert des_violations(des) == []
+
+
+def test_sealing_refuses_an_event_edited_into_breaking_des() -> None:
+    event = make_event(0, tier="lightweight")
+    # Editing a nested group after construction skips the event-level rules; sealing re-checks.
+    event.temporal_metadata.evidence_tier = "full"
+    with pytest.raises(ThresherError, match=r"breaks DES 0.3.0.*tier_risk"):
+        seal_run([event])
+
+
+def test_sealing_leaves_its_input_alone() -> None:
+    event = make_event(0)
+    seal_run([event])
+    assert event.current_hash == ""
+
+
+def test_hash_survives_an_arrow_round_trip() -> None:
+    (event,) = seal_run([make_event(0, tier="full", decision_quality_indicators=QualityIndicators(
+        decision_risk_level="low", confidence_score=0.25))])  # fmt: skip
+    row = to_arrow_table(DecisionEvent, [event]).to_pylist()[0]
+    row["decision_logic"]["thresholds"] = [
+        {"key": k, "value": v} for k, v in row["decision_logic"]["thresholds"]
+    ]  # how maps come back from SQL
+    restored = row_to_event(row)
+    assert restored == event.to_des()
     assert event_hash(restored) == event.current_hash
+
+
+def test_the_legacy_model_is_the_pre_des_layout() -> None:
+    fields = DecisionEventV1.model_fields["human_override_record"].annotation.model_fields
+    assert {"actor", "rationale", "new_output", "timestamp"} <= set(fields)

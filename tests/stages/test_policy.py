@@ -1,16 +1,18 @@
-"""The selection policy: reason codes, dedup among survivors, quotas, funnel, DES chain."""
+"""The selection policy: reason codes, dedup among survivors, quotas, funnel, reviews, events."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from thresher.config import SelectionConfig
-from thresher.schemas import verify_chain
+from thresher.pipeline.review import Review
+from thresher.schemas import des_violations, seal_run, verify_events
+from thresher.stages.decision_events import decision_events
 from thresher.stages.policy import (
     FlawEvidence,
     TraceEvidence,
     decide,
-    decision_events,
     funnel,
 )
 
@@ -121,11 +123,18 @@ def test_funnel_counts_follow_the_stage_each_trace_missed() -> None:
     }
 
 
-def test_events_form_a_verifiable_chain_with_tiers() -> None:
+def _items(events):
+    return [(f"event {i}", e.to_des(), None) for i, e in enumerate(events)]
+
+
+def test_events_conform_to_des_and_form_a_verifiable_chain_with_tiers() -> None:
     traces = [ev(f"t{i}", correct=i % 2 == 0) for i in range(40)]
     policy = SelectionConfig(sampled_fraction=0.3)
-    events = decision_events(decide(traces, policy), policy, run_id="run-1", recipe_hash="h" * 64)
-    assert verify_chain(events).ok
+    events = seal_run(
+        decision_events(decide(traces, policy), policy, run_id="run-1", recipe_hash="h" * 64)
+    )
+    assert all(des_violations(e.to_des()) == [] for e in events)
+    assert verify_events(_items(events)).ok
     tiers = {e.temporal_metadata.evidence_tier for e in events}
     assert tiers == {"lightweight", "sampled", "full"}
     for event in events:
@@ -134,15 +143,19 @@ def test_events_form_a_verifiable_chain_with_tiers() -> None:
     trace_events = [
         e for e in events if e.decision_context.decision_type.endswith("trace_selection")
     ]
-    assert all(len(e.decision_boundary.upstream_decisions) == 1 for e in trace_events)
+    assert all(
+        [u.coupling_type for u in e.decision_boundary.upstream_decisions] == ["problem_decision"]
+        for e in trace_events
+    )
     full = next(e for e in trace_events if e.temporal_metadata.evidence_tier == "full")
     assert "flaws" in json.loads(full.evidence_json)
-    tampered = list(events)
-    edited = tampered[5].model_copy(deep=True)
-    edited.decision_logic.reason_code = "tampered"
-    tampered[5] = edited
-    report = verify_chain(tampered)
-    assert not report.ok and report.broken_index == 5
+    light = next(e for e in trace_events if e.temporal_metadata.evidence_tier == "lightweight")
+    assert light.decision_logic.thresholds is None  # lightweight: what DES requires, and why
+    assert light.decision_quality_indicators.decision_risk_level == "low"
+    tampered = [e.to_des() for e in events]
+    tampered[5]["decision_logic"]["reason_code"] = "tampered"
+    report = verify_events((f"event {i}", e, None) for i, e in enumerate(tampered))
+    assert [(f.where, f.rule) for f in report.findings] == [("event 5", "chain:edited")]
 
 
 def test_events_are_reproducible_apart_from_time() -> None:
@@ -228,3 +241,73 @@ def test_teacher_divergence_selection_keeps_the_highest_divergence() -> None:
     counts = funnel(decide(traces, SelectionConfig(divergence_budget=2)))
     assert (counts["after_dedup"], counts["selected"]) == (5, 2)
     assert by_subject(decide(traces, SelectionConfig()))["low"] == "selected"  # off by default
+
+
+def _review(trace_id: str, output: str, actor: str = "ana") -> Review:
+    return Review(
+        trace_id,
+        output,
+        actor,
+        "looked at it",
+        datetime(2026, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
+        decision_id=f"review-of-{trace_id}",
+    )
+
+
+def test_a_kept_review_beats_every_rule_and_records_what_the_policy_said() -> None:
+    traces = [ev("wrong", correct=False), ev("ok1"), ev("ok2"), ev("dup", cluster_id="c")]
+    policy = SelectionConfig(max_per_problem=1)
+    plain = {d.subject_id: d for d in decide(traces, policy)}
+    reviewed = {d.subject_id: d for d in decide(traces, policy, reviews={
+        "wrong": _review("wrong", "select")})}  # fmt: skip
+    assert plain["wrong"].reason_code == "incorrect"
+    kept = reviewed["wrong"]
+    assert (kept.output, kept.reason_code) == ("select", "selected")
+    assert kept.automated == ("drop", "incorrect") and kept.overridden
+    # The person's pick takes the problem's one slot; the policy's own pick makes room.
+    assert [s for s, d in reviewed.items() if d.level == "trace" and d.output == "select"] == [
+        "wrong"
+    ]
+    assert all(not d.overridden for s, d in reviewed.items() if s != "wrong")
+
+
+def test_a_dropped_review_overrides_a_selection_and_agreeing_reviews_are_no_override() -> None:
+    traces = [ev("good"), ev("bad", correct=False), ev("other", "p2")]
+    decisions = decide(traces, SelectionConfig(), reviews={
+        "good": _review("good", "drop"), "bad": _review("bad", "drop"),
+        "unknown": _review("unknown", "select"),
+    })  # fmt: skip
+    by = {d.subject_id: d for d in decisions}
+    assert (by["good"].output, by["good"].reason_code, by["good"].stage) == (
+        "drop", "dropped_by_review", "selected",
+    )  # fmt: skip
+    assert by["good"].overridden and by["good"].review is not None
+    assert by["bad"].reason_code == "incorrect" and not by["bad"].overridden  # agrees
+    assert by["bad"].review is not None
+    assert by["p1"].reason_code == "no_trace_selected"
+    assert "unknown" not in by  # a review of a trace outside the selection is ignored
+
+
+def test_override_events_carry_a_complete_des_override_record() -> None:
+    traces = [ev("wrong", correct=False), ev("good")]
+    policy = SelectionConfig()
+    decisions = decide(traces, policy, reviews={"wrong": _review("wrong", "select"),
+                                                "good": _review("good", "drop", "bo")})  # fmt: skip
+    events = {e.decision_context.subject_ids[0]: e for e in seal_run(
+        decision_events(decisions, policy, "run-r", "h" * 64))}  # fmt: skip
+    kept = events["wrong"].to_des()
+    record = kept["human_override_record"]
+    assert record["override_occurred"] is True and record["override_type"] == "approval"
+    assert (record["original_output"], record["overridden_output"]) == ("drop", "select")
+    assert record["override_actor"] == {"actor_id": "ana"}
+    assert record["override_rationale"] == "looked at it"
+    assert kept["decision_logic"]["output"] == record["overridden_output"]
+    assert {"decision_id": "review-of-wrong", "system_id": "thresher",
+            "coupling_type": "human_review"} in kept["decision_boundary"]["upstream_decisions"]  # fmt: skip
+    # Entering a training set without a correct verdict is critical; a person decided.
+    assert kept["decision_quality_indicators"]["decision_risk_level"] == "critical"
+    assert "confidence_score" not in kept["decision_quality_indicators"]
+    dropped = events["good"].to_des()
+    assert dropped["human_override_record"]["override_type"] == "rejection"
+    assert dropped["decision_quality_indicators"]["decision_risk_level"] == "medium"
+    assert all(des_violations(e.to_des()) == [] for e in events.values())

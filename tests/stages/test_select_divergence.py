@@ -63,7 +63,7 @@ def test_the_budget_keeps_the_recipe_scorers_highest_divergence(tmp_path: Path) 
         result = select.run(lake, recipe)
         rows = lake.sql(
             "SELECT decision_context.subject_ids[1] AS trace, decision_logic.reason_code AS why, "
-            "evidence_json FROM decisions WHERE decision_context.decision_type LIKE '%trace%'"
+            "evidence_json FROM decision_events WHERE decision_context.decision_type LIKE '%trace%'"
         ).to_dicts()
     why = {r["trace"]: r["why"] for r in rows}
     by_value = {divergence[t]: w for t, w in why.items()}

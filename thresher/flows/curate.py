@@ -33,6 +33,7 @@ from thresher.config import Recipe, load_recipe  # noqa: E402
 from thresher.filters.flaws.judge import JudgeLabeler  # noqa: E402
 from thresher.flows.runtime import RAY_ENV, RayRuntime  # noqa: E402
 from thresher.schemas import TransientError  # noqa: E402
+from thresher.schemas.signing import Signer  # noqa: E402
 from thresher.stages import (  # noqa: E402
     decontaminate,
     dedup,
@@ -82,6 +83,7 @@ class RunContext:
     owns_engine: bool = False
     reporter: Reporter | None = None
     ray: RayRuntime | None = None  # set when the run's batches run on a Ray cluster
+    sign_key: str | None = None  # an Ed25519 private key (PEM file) signing the chain head
 
     @property
     def progress(self) -> bool:
@@ -200,7 +202,8 @@ def decontam_task(ctx: RunContext) -> int:
 @task(name="select-and-tag", cache_policy=NO_CACHE)
 def select_task(ctx: RunContext, run_id: str) -> dict[str, Any]:
     """Decide, record the decision chain, tag the version."""
-    result = select.run(ctx.lake, ctx.recipe, run_id=run_id, kind="run")
+    signer = Signer(ctx.sign_key) if ctx.sign_key else None
+    result = select.run(ctx.lake, ctx.recipe, run_id=run_id, kind="run", signer=signer)
     return {
         "version": result.version.name,
         "snapshot_id": result.version.snapshot_id,
@@ -302,11 +305,12 @@ def _run(
     engine: Any = None,
     reporter: Reporter | None = None,
     ray: RayRuntime | None = None,
+    sign_key: str | None = None,
 ) -> CurateSummary:
-    location = resolve_lake(lake, recipe.lake)
-    with Lake.open(location) as opened:
-        ctx = RunContext(opened, recipe, engine=engine, reporter=reporter)
-        ctx.ray = ray
+    with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
+        ctx = RunContext(
+            opened, recipe, engine=engine, reporter=reporter, ray=ray, sign_key=sign_key
+        )
         try:
             return _pipeline(ctx, run_id, do_export, call)
         finally:
@@ -318,15 +322,17 @@ def curate(
     recipe: str | dict[str, Any] = "recipes/default.yaml",
     lake: str | None = None,
     export: bool = True,
+    sign_key: str | None = None,
 ) -> dict[str, Any]:
-    """Curate a recipe end to end and tag a dataset version (deployments run this); a recipe
+    """Curate a recipe end to end and tag a dataset version (deployments run this);
+    `sign_key` is an Ed25519 private key file (PEM) that signs the decision-chain head. A recipe
     with `runtime.ray.address` (or a deployment with `$THRESHER_RAY_ADDRESS`) runs as a subflow
     on that Ray cluster."""
     loaded = _load(recipe)
     if loaded.runtime.ray.address or os.environ.get(RAY_ENV):
-        return run_curate(loaded, lake, export=export).as_dict()
+        return run_curate(loaded, lake, export=export, sign_key=sign_key).as_dict()
     run_id = str(flow_run.get_id() or "")
-    return _run(loaded, lake, export, run_id, lambda fn, *a: fn(*a)).as_dict()
+    return _run(loaded, lake, export, run_id, lambda fn, *a: fn(*a), sign_key=sign_key).as_dict()
 
 
 def run_curate(
@@ -336,6 +342,7 @@ def run_curate(
     engine: Any = None,
     export: bool = True,
     progress_console: Any = None,
+    sign_key: str | None = None,
 ) -> CurateSummary:
     """Run the curate flow for a recipe; `engine` reuses an already started engine.
 
@@ -347,23 +354,25 @@ def run_curate(
     reporter = _console_reporter(progress_console) if progress_console is not None else None
     ray = RayRuntime.for_recipe(loaded, resolve_lake(lake, loaded.lake), engine)
 
-    def this_run(recipe: dict[str, Any], lake: str | None, export: bool) -> dict[str, Any]:
+    def this_run(
+        recipe: dict[str, Any], lake: str | None, export: bool, sign_key: str | None
+    ) -> dict[str, Any]:
         run_id = str(flow_run.get_id() or "")
         summary = _run(
             _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a),
-            engine=None if ray else engine, reporter=reporter, ray=ray,
+            engine=None if ray else engine, reporter=reporter, ray=ray, sign_key=sign_key,
         )  # fmt: skip
         return summary.as_dict()
 
     if ray is None:
         run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
-        state = run_flow(loaded.model_dump(mode="json"), lake, export)
+        state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
         return CurateSummary(**state)
     with ray.connected() as runner:
         run_flow = flow(name="curate", persist_result=False, log_prints=True, task_runner=runner)(
             this_run
         )
-        state = run_flow(loaded.model_dump(mode="json"), lake, export)
+        state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
     return CurateSummary(**state)
 
 

@@ -122,6 +122,7 @@ def render_card(
                 ("recipe hash", f"`{source.recipe_hash}`"),
                 ("flow run", f"`{source.run_id}`"),
                 ("decision-trace head hash", f"`{source.head_hash}`"),
+                ("human overrides", source.overrides),
                 ("format", fmt),
                 ("layout", layout_for(fmt, layout).name),
                 ("think style", think_style if fmt in ("sft", "dpo") else "n/a"),
@@ -129,7 +130,15 @@ def render_card(
             ],
         )
         + "\n\nVerify the decision trace behind it with "
-        f"`thresher audit verify --version {source.version}`.",
+        f"`thresher audit verify --version {source.version}`, or without the lake: "
+        f"`thresher audit export --version {source.version} -o events.jsonl` and "
+        f"`thresher audit verify --file events.jsonl --expect-head {source.head_hash}`. "
+        + (
+            f"{source.overrides} decision(s) of this version follow a human review that "
+            "overrode the selection policy (`thresher audit why TRACE_ID` shows who and why)."
+            if source.overrides
+            else "No human review overrode the selection policy in this version."
+        ),
         "## Funnel\n\n" + _table(("stage", "count"), funnel_rows),
         "## Decisions by reason\n\n" + _table(("reason code", "traces"), reason_rows),
         "## Flaw labels\n\n"

@@ -155,6 +155,7 @@ class ExportSource:
     verifiers: dict[str, str] = field(default_factory=dict)  # problem_id -> verifier that judged
     license: str | None = None  # the recipe's export.license, else the problem source's
     license_origin: str = ""  # where the license came from, for the card
+    overrides: int = 0  # decisions where a human review overrode the policy
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The report's figures for one version, each one SQL aggregate over the lake at its snapshot.
 
-Every query is scoped to the subjects the version's run decided (`DECIDED`), so a lake holding
+Every query is scoped to the subjects the version's run decided (`VersionRef.decided`), so a lake holding
 several problem sets or runs reports only what this version is about. Nothing here loops over
 rows in Python: a 100k-trace lake costs a handful of DuckDB scans.
 """
@@ -10,16 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from thresher.report.versions import DECIDED, VersionRef
+from thresher.report.versions import VersionRef
 from thresher.schemas import FUNNEL_STAGES
 from thresher.storage import Lake
 
 __all__ = ["Figures", "collect_figures"]
 
-_TRACES = f"WITH {DECIDED}, traces AS (SELECT subject AS trace_id, reason, output FROM decided " \
-    "WHERE level = 'trace')"  # fmt: skip
-_PROBLEMS = f"WITH {DECIDED}, probs AS (SELECT subject AS problem_id, reason FROM decided " \
-    "WHERE level = 'problem')"  # fmt: skip
+
+def _traces(version: VersionRef) -> str:
+    return (f"WITH {version.decided}, traces AS (SELECT subject AS trace_id, reason, output "
+            "FROM decided WHERE level = 'trace')")  # fmt: skip
+
+
+def _problems(version: VersionRef) -> str:
+    return (f"WITH {version.decided}, probs AS (SELECT subject AS problem_id, reason "
+            "FROM decided WHERE level = 'problem')")  # fmt: skip
+
+
 PASS_BINS = 10
 
 
@@ -58,7 +65,7 @@ def funnel_counts(lake: Lake, version: VersionRef) -> dict[str, int]:
         for i, stage in enumerate(order)
     ]
     row = lake.query(
-        f"WITH {DECIDED} SELECT count(*) FILTER (WHERE level = 'problem') AS problems, "
+        f"WITH {version.decided} SELECT count(*) FILTER (WHERE level = 'problem') AS problems, "
         f"count(*) FILTER (WHERE level = 'trace') AS rollouts, {', '.join(parts)} FROM decided",
         [version.run_id],
         version.snapshot_id,
@@ -69,7 +76,7 @@ def funnel_counts(lake: Lake, version: VersionRef) -> dict[str, int]:
 def _pass_rates(lake: Lake, version: VersionRef) -> tuple[list[dict[str, Any]], ...]:
     """Pass-rate histogram bins and difficulty buckets per (mode, model), newest stats only."""
     latest = (
-        f"{_PROBLEMS}, latest AS (SELECT s.* FROM problem_stats s JOIN probs USING (problem_id) "
+        f"{_problems(version)}, latest AS (SELECT s.* FROM problem_stats s JOIN probs USING (problem_id) "
         "QUALIFY row_number() OVER (PARTITION BY s.problem_id, s.verifier, s.model, s.mode "
         "ORDER BY s.computed_at DESC) = 1)"
     )
@@ -94,20 +101,20 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     """Run the summary queries of one version."""
     trace_reasons = _rows(
         lake,
-        f"{_TRACES} SELECT CASE WHEN reason LIKE 'near_duplicate_of:%' THEN 'near_duplicate_of' "
+        f"{_traces(version)} SELECT CASE WHEN reason LIKE 'near_duplicate_of:%' THEN 'near_duplicate_of' "
         "ELSE reason END AS reason, output, count(*) AS traces FROM traces GROUP BY ALL "
         "ORDER BY traces DESC, reason",
         version,
     )
     problem_reasons = _rows(
         lake,
-        f"{_PROBLEMS} SELECT reason, count(*) AS problems FROM probs GROUP BY ALL "
+        f"{_problems(version)} SELECT reason, count(*) AS problems FROM probs GROUP BY ALL "
         "ORDER BY problems DESC, reason",
         version,
     )
     flaws = _rows(
         lake,
-        f"{_TRACES} SELECT f.labeler, f.flaw_type, f.severity, count(*) AS labels, "
+        f"{_traces(version)} SELECT f.labeler, f.flaw_type, f.severity, count(*) AS labels, "
         "count(DISTINCT f.trace_id) AS traces, "
         "count(DISTINCT f.trace_id) FILTER (WHERE t.reason = 'selected') AS in_selected "
         "FROM flaw_labels f JOIN traces t USING (trace_id) GROUP BY ALL "
@@ -117,7 +124,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     bins, buckets = _pass_rates(lake, version)
     accuracy = _rows(
         lake,
-        f"{_TRACES} SELECT r.model, r.mode, v.verifier, count(*) AS traces, "
+        f"{_traces(version)} SELECT r.model, r.mode, v.verifier, count(*) AS traces, "
         "count(v.correct) AS decided, count(*) FILTER (WHERE v.correct) AS correct "
         "FROM verdicts v JOIN traces t USING (trace_id) JOIN rollouts r USING (trace_id) "
         "GROUP BY ALL ORDER BY ALL",
@@ -125,7 +132,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     )
     provenance = _rows(
         lake,
-        f"{_TRACES} SELECT r.mode, s.scorer, count(*) AS traces, "
+        f"{_traces(version)} SELECT r.mode, s.scorer, count(*) AS traces, "
         "avg(s.share_teacher_originated) AS teacher_originated, "
         "avg(s.share_student_originated) AS student_originated, avg(s.share_shared) AS shared, "
         "avg(s.share_boosted) AS boosted, avg(s.share_novel) AS novel, "
@@ -137,14 +144,14 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     )
     categories = _rows(
         lake,
-        f"{_TRACES} SELECT s.category, count(*) AS sentences, "
+        f"{_traces(version)} SELECT s.category, count(*) AS sentences, "
         "sum(s.student_tokens) AS student_tokens FROM sentence_scores s "
         "JOIN traces t USING (trace_id) GROUP BY ALL ORDER BY sentences DESC, s.category",
         version,
     )
     dedup = _rows(
         lake,
-        f"{_TRACES}, a AS (SELECT d.* FROM dedup_assignments d JOIN traces t USING (trace_id)), "
+        f"{_traces(version)}, a AS (SELECT d.* FROM dedup_assignments d JOIN traces t USING (trace_id)), "
         "sizes AS (SELECT method, embedder, threshold, cluster_id, count(*) AS n FROM a "
         "GROUP BY ALL) SELECT method, embedder, threshold, sum(n) AS traces, "
         "count(*) AS clusters, count(*) FILTER (WHERE n > 1) AS duplicate_clusters, "
@@ -154,7 +161,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     )
     clusters = _rows(
         lake,
-        f"{_TRACES}, a AS (SELECT d.*, t.reason FROM dedup_assignments d "
+        f"{_traces(version)}, a AS (SELECT d.*, t.reason FROM dedup_assignments d "
         "JOIN traces t USING (trace_id)), top AS (SELECT method, embedder, threshold, "
         "cluster_id, count(*) AS size FROM a GROUP BY ALL HAVING count(*) > 1 "
         "ORDER BY size DESC, cluster_id LIMIT 20) "
@@ -167,7 +174,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     )
     contamination = _rows(
         lake,
-        f"{_PROBLEMS} SELECT c.benchmark, c.problem_id, c.benchmark_item, c.method, c.n, "
+        f"{_problems(version)} SELECT c.benchmark, c.problem_id, c.benchmark_item, c.method, c.n, "
         "c.matched_ngrams, c.overlap, c.evidence, p.reason FROM contamination_flags c "
         "JOIN probs p USING (problem_id) ORDER BY c.benchmark, c.overlap DESC, c.problem_id "
         "LIMIT 200",
@@ -176,7 +183,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     cost = _rows(
         lake,
         # vLLM records one engine call's wall time on each of its traces: count each call once.
-        f"{_TRACES}, r AS (SELECT r.*, t.reason FROM rollouts r JOIN traces t USING (trace_id)) "
+        f"{_traces(version)}, r AS (SELECT r.*, t.reason FROM rollouts r JOIN traces t USING (trace_id)) "
         "SELECT model, engine, mode, count(*) AS traces, sum(prompt_tokens) AS prompt_tokens, "
         "sum(completion_tokens) AS completion_tokens, "
         "count(*) FILTER (WHERE reason = 'selected') AS selected, "
@@ -187,7 +194,7 @@ def collect_figures(lake: Lake, version: VersionRef) -> Figures:
     )
     verifier_seconds = _rows(
         lake,
-        f"{_TRACES} SELECT coalesce(sum(v.elapsed_s), 0) AS s FROM verdicts v "
+        f"{_traces(version)} SELECT coalesce(sum(v.elapsed_s), 0) AS s FROM verdicts v "
         "JOIN traces USING (trace_id)",
         version,
     )[0]["s"]

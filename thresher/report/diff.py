@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from thresher.report.versions import DECIDED, VersionRef, family, resolve_version
+from thresher.report.versions import VersionRef, family, resolve_version
 from thresher.storage import Lake
 
 __all__ = ["DiffRow", "VersionDiff", "diff_versions"]
@@ -105,7 +105,7 @@ class VersionDiff:
 
 def _decided(lake: Lake, version: VersionRef) -> pl.DataFrame:
     return lake.query(
-        f"WITH {DECIDED} SELECT level, subject, reason FROM decided",
+        f"WITH {version.decided} SELECT level, subject, reason FROM decided",
         [version.run_id],
         version.snapshot_id,
     )

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from thresher.report.versions import DECIDED, VersionRef
+from thresher.report.versions import VersionRef
 from thresher.schemas import trace_text
-from thresher.storage import Lake
+from thresher.storage import LEGACY_DECISIONS, Lake
 
 __all__ = ["GROUPS", "Trace", "TraceSample", "sample_traces"]
 
@@ -66,7 +66,7 @@ def sample_traces(
     picked: list[tuple[str, str, str]] = []  # (group, trace_id, reason)
     for group, condition in GROUPS.items():
         rows = lake.query(
-            f"WITH {DECIDED} SELECT subject, reason, count(*) OVER () AS total FROM decided "
+            f"WITH {version.decided} SELECT subject, reason, count(*) OVER () AS total FROM decided "
             f"WHERE level = 'trace' AND {condition} ORDER BY md5(subject) LIMIT ?",
             [version.run_id, per_group],
             at,
@@ -169,7 +169,8 @@ def _per_trace(
         "temporal_metadata.event_timestamp AS time, "
         "temporal_metadata.hash_chain.previous_hash AS previous_hash, "
         "temporal_metadata.hash_chain.current_hash AS hash, "
-        "decision_boundary.upstream_decisions AS upstream, evidence_json FROM decisions "
+        f"{_upstream_ids(version.decisions_table)} AS upstream, evidence_json "
+        f"FROM {version.decisions_table} "
         "WHERE list_contains(?, decision_context.subject_ids[1]) ORDER BY time, seq",
         [ids + problem_ids],
         at,
@@ -183,6 +184,13 @@ def _per_trace(
         row["time"] = row["time"].isoformat(timespec="seconds") if row["time"] else ""
         grouped.setdefault(row["subject"], {}).setdefault("decisions", []).append(row)
     return grouped
+
+
+def _upstream_ids(table: str) -> str:
+    """SQL for an event's upstream decision ids: DES 0.3.0 lists objects, the legacy table ids."""
+    if table == LEGACY_DECISIONS:
+        return "decision_boundary.upstream_decisions"
+    return "list_transform(decision_boundary.upstream_decisions, u -> u.decision_id)"
 
 
 def _attach(trace: Trace, grouped: dict[str, Any], problem_id: str) -> None:

@@ -10,21 +10,39 @@ import json
 from dataclasses import dataclass, field
 
 from thresher.schemas import DatasetVersion, NotFoundError
-from thresher.storage import Lake
+from thresher.storage import DECISION_EVENTS, LEGACY_DECISIONS, Lake
 
-__all__ = ["DECIDED", "VersionRef", "family", "resolve_version"]
+__all__ = ["VersionRef", "decided_cte", "decisions_table", "family", "resolve_version"]
 
-# The version's decisions, one row per subject: `WITH decided AS (...)` in every scoped query.
-# The run id is the only parameter; queries run at the version's snapshot.
-DECIDED = """decided AS (
+
+def decided_cte(table: str) -> str:
+    """The version's decisions, one row per subject, read from `table`: `WITH {...}` in every
+    scoped query. The run id is the only parameter; queries run at the version's snapshot."""
+    return f"""decided AS (
     SELECT decision_context.subject_ids[1] AS subject,
            CASE WHEN decision_context.decision_type LIKE '%problem_selection'
                 THEN 'problem' ELSE 'trace' END AS level,
            decision_logic.output AS output,
            decision_logic.reason_code AS reason,
            json_extract_string(evidence_json, '$.stage') AS stage
-    FROM decisions WHERE decision_context.run_id = ?
+    FROM {table} WHERE decision_context.run_id = ?
+      AND decision_context.decision_type LIKE 'curation:%_selection'
 )"""
+
+
+def decisions_table(lake: Lake, run_id: str, at: int) -> str:
+    """The table holding a run's decision events: `decision_events` (DES 0.3.0), or
+    `decisions` for a run recorded before it."""
+    present = lake.table_counts(at)
+    if DECISION_EVENTS in present:
+        hit = lake.query(
+            f"SELECT 1 FROM {DECISION_EVENTS} WHERE decision_context.run_id = ? LIMIT 1",
+            [run_id],
+            at,
+        )
+        if hit.height:
+            return DECISION_EVENTS
+    return LEGACY_DECISIONS if LEGACY_DECISIONS in present else DECISION_EVENTS
 
 
 @dataclass(frozen=True)
@@ -38,11 +56,19 @@ class VersionRef:
     created_at: str
     counts: dict[str, int] = field(default_factory=dict)
     note: dict[str, object] = field(default_factory=dict)
+    decisions_table: str = DECISION_EVENTS
+    decisions_head: str | None = None
 
     @property
     def head_hash(self) -> str:
-        """The decision chain's head hash the version recorded (empty when not recorded)."""
-        return str(self.note.get("decisions_head") or "")
+        """The decision chain's head hash the version recorded (empty when not recorded;
+        versions tagged before the typed column kept it in their note)."""
+        return self.decisions_head or str(self.note.get("decisions_head") or "")
+
+    @property
+    def decided(self) -> str:
+        """The `decided` CTE over this version's decisions (`decided_cte`)."""
+        return decided_cte(self.decisions_table)
 
 
 def resolve_version(lake: Lake, name: str | None, *, decided: bool = False) -> VersionRef:
@@ -85,6 +111,8 @@ def resolve_version(lake: Lake, name: str | None, *, decided: bool = False) -> V
         created_at=chosen.created_at.isoformat(timespec="seconds"),
         counts=dict(chosen.counts),
         note=note,
+        decisions_table=decisions_table(lake, chosen.flow_run_id or "", chosen.snapshot_id),
+        decisions_head=chosen.decisions_head,
     )
 
 

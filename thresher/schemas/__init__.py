@@ -4,25 +4,41 @@ This package imports nothing else of thresher; every other layer imports it.
 """
 
 from thresher.schemas.arrow import arrow_schema, arrow_type, to_arrow_table
-from thresher.schemas.base import Record, utc_now
+from thresher.schemas.base import Record, UtcDatetime, utc_iso, utc_now
+from thresher.schemas.chain import (
+    CHAIN_V1,
+    CHAIN_V2,
+    ChainHead,
+    chain_format_of,
+    event_hash,
+    seal_run,
+)
+from thresher.schemas.chain_verify import ChainVerification, Finding, Segment, verify_events
 from thresher.schemas.decision import (
+    DES_VERSION,
     FUNNEL_STAGES,
-    GENESIS_HASH,
-    ChainReport,
+    ConfidenceComponent,
     DecisionBoundary,
     DecisionContext,
     DecisionEvent,
     DecisionLogic,
+    DigitalSignature,
+    DownstreamConsumer,
     HashChain,
     HumanOverrideRecord,
-    ModelInfo,
+    ModelInference,
+    OverrideActor,
+    PolicyEvaluation,
     QualityIndicators,
+    RiskLevel,
     TemporalMetadata,
-    event_hash,
-    seal,
-    verify_chain,
+    UpstreamDecision,
+    prune,
 )
+from thresher.schemas.decision_v1 import GENESIS_HASH_V1, DecisionEventV1, seal_v1
+from thresher.schemas.des_rules import Violation, des_violations
 from thresher.schemas.errors import InputError, NotFoundError, ThresherError, TransientError
+from thresher.schemas.event_rows import row_to_event
 from thresher.schemas.generation import GenerationSkip
 from thresher.schemas.ids import canonical_json, content_id, sha256_hex
 from thresher.schemas.labels import (
@@ -44,9 +60,34 @@ from thresher.schemas.stats import Difficulty, ProblemStats
 from thresher.schemas.version import DatasetVersion
 
 __all__ = [
+    "CHAIN_V1",
+    "CHAIN_V2",
+    "DES_VERSION",
     "FUNNEL_STAGES",
-    "GENESIS_HASH",
-    "ChainReport",
+    "GENESIS_HASH_V1",
+    "ChainHead",
+    "ChainVerification",
+    "ConfidenceComponent",
+    "DecisionEventV1",
+    "DigitalSignature",
+    "DownstreamConsumer",
+    "Finding",
+    "ModelInference",
+    "OverrideActor",
+    "PolicyEvaluation",
+    "RiskLevel",
+    "Segment",
+    "UpstreamDecision",
+    "UtcDatetime",
+    "Violation",
+    "chain_format_of",
+    "des_violations",
+    "prune",
+    "row_to_event",
+    "seal_run",
+    "seal_v1",
+    "utc_iso",
+    "verify_events",
     "ContaminationFlag",
     "DatasetVersion",
     "GenerationSkip",
@@ -60,7 +101,6 @@ __all__ = [
     "HashChain",
     "HumanOverrideRecord",
     "InputError",
-    "ModelInfo",
     "NotFoundError",
     "Problem",
     "ProblemStats",
@@ -89,11 +129,9 @@ __all__ = [
     "content_id",
     "event_hash",
     "problem_id_for",
-    "seal",
     "sha256_hex",
     "to_arrow_table",
     "trace_id_for",
     "trace_text",
     "utc_now",
-    "verify_chain",
 ]

@@ -71,18 +71,8 @@ def arrow_schema(model: type[BaseModel]) -> pa.Schema:
     )
 
 
-def _to_arrow_value(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return {k: _to_arrow_value(v) for k, v in value}
-    if isinstance(value, dict):
-        return [(k, _to_arrow_value(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [_to_arrow_value(v) for v in value]
-    return value
-
-
 def to_arrow_table(model: type[BaseModel], records: typing.Sequence[BaseModel]) -> pa.Table:
     """Records of one type as an Arrow table with the derived schema."""
-    schema = arrow_schema(model)
-    columns = {name: [_to_arrow_value(getattr(r, name)) for r in records] for name in schema.names}
-    return pa.Table.from_pydict(columns, schema=schema)
+    # pydantic's own dump (compiled) and pyarrow's row conversion: dicts become maps or
+    # structs as the schema says; several times faster than walking the models in Python.
+    return pa.Table.from_pylist([r.model_dump() for r in records], schema=arrow_schema(model))

@@ -21,3 +21,6 @@ class DatasetVersion(Record):
     flow_run_id: str | None = None
     counts: dict[str, int] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
+    decisions_head: str | None = Field(
+        None, description="current_hash of the last decision event the version's run recorded"
+    )

@@ -31,8 +31,8 @@ from thresher.pipeline.export import (
 )
 from thresher.pipeline.formats import layout_for
 from thresher.pipeline.outputs import MARKER, TMP_SUFFIX
+from thresher.report.versions import decisions_table
 from thresher.schemas import (
-    DatasetVersion,
     InputError,
     NotFoundError,
     ThresherError,
@@ -66,30 +66,19 @@ class HubUnavailableError(TransientError):
 _TRANSIENT_HTTP = (408, 409, 425, 429)
 
 
-def _version(lake: Lake, version: str | None) -> DatasetVersion:
-    versions = lake.versions()
-    if not versions:
-        raise NotFoundError("the lake has no versions yet", hint="run `thresher run RECIPE` first")
-    if version is None:
-        return versions[-1]
-    for known in versions:
-        if known.name == version:
-            return known
-    names = ", ".join(v.name for v in versions)
-    raise NotFoundError(f"no version named {version!r}; known versions: {names}")
-
-
 def read_export_source(lake: Lake, version: str | None = None) -> ExportSource:
     """Everything one version decided, read at its snapshot (default: the latest version)."""
-    v = _version(lake, version)
+    v = lake.version(version)
     at = v.snapshot_id
     run_id = v.flow_run_id or ""
+    table = decisions_table(lake, run_id, at)  # runs before DES 0.3.0: the legacy table
     decisions = lake.query(
         "SELECT decision_context.subject_ids[1] AS subject, decision_context.decision_type AS dt, "
         "decision_logic.reason_code AS reason, evidence_json, "
         "temporal_metadata.sequence_number AS seq, "
-        "temporal_metadata.hash_chain.current_hash AS hash "
-        "FROM decisions WHERE decision_context.run_id = ? ORDER BY seq",
+        "temporal_metadata.hash_chain.current_hash AS hash, "
+        "human_override_record.override_occurred AS overridden "
+        f"FROM {table} WHERE decision_context.run_id = ? ORDER BY seq",
         [run_id],
         at,
     ).to_dicts()
@@ -151,7 +140,8 @@ def read_export_source(lake: Lake, version: str | None = None) -> ExportSource:
         snapshot_id=v.snapshot_id,
         run_id=run_id,
         recipe_hash=v.recipe_hash or "",
-        head_hash=decisions[-1]["hash"],
+        head_hash=v.decisions_head or decisions[-1]["hash"],
+        overrides=sum(1 for d in decisions if d["overridden"]),
         trace_reasons=traces,
         problem_reasons=problem_reasons,
         pass_rates=pass_rates,

@@ -2,35 +2,25 @@
 
 The select stage's decision logic, free of the lake: it reads label columns already computed
 (verdicts, flaw labels, divergence, dedup clusters, contamination flags) and never runs a
-model, so re-deciding with new thresholds costs seconds. Every decision carries a stable snake_case reason code; the funnel is counted from
-those codes, and `decision_events` turns the decisions into a hash-chained DES trace.
+model, so re-deciding with new thresholds costs seconds. Every decision carries a stable
+snake_case reason code; the funnel is counted from those codes, and
+`thresher.stages.decision_events` turns the decisions into DES events. Human reviews override
+the policy for the traces they name (see `decide`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from thresher.config import SelectionConfig
 from thresher.pipeline.divergence import select_by_divergence
-from thresher.schemas import (
-    FUNNEL_STAGES,
-    GENESIS_HASH,
-    DecisionBoundary,
-    DecisionContext,
-    DecisionEvent,
-    DecisionLogic,
-    QualityIndicators,
-    TemporalMetadata,
-    content_id,
-    seal,
-    sha256_hex,
-)
+from thresher.pipeline.review import Review
+from thresher.schemas import FUNNEL_STAGES, sha256_hex
 
 __all__ = [
     "FUNNEL_STAGES",
@@ -40,15 +30,15 @@ __all__ = [
     "PassRate",
     "TraceEvidence",
     "decide",
-    "decision_events",
     "funnel",
+    "labeler_code",
     "pass_rate",
+    "tie_break",
 ]
 
 POLICY_NAME = "selection_policy_v1"
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
-Tier = Literal["lightweight", "sampled", "full"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +49,13 @@ class FlawEvidence:
     flaw_type: str
     severity: str
     step: int | None = None
+    votes: int | None = None  # a judge's votes for this label, out of `samples`
+    samples: int | None = None
+    model: str | None = None  # the judge model
+
+    def as_json(self) -> dict[str, Any]:
+        """The label as JSON-compatible data (vote fields only for a judge's label)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None or k == "step"}
 
 
 @dataclass
@@ -87,7 +84,7 @@ class TraceEvidence:
             "verdict_status": self.verdict_status,
             "correct": self.correct,
             "verifier": self.verifier,
-            "flaws": [f.__dict__ for f in self.flaws],
+            "flaws": [f.as_json() for f in self.flaws],
             "divergence": self.divergence,
             "cluster_id": self.cluster_id,
             "is_representative": self.is_representative,
@@ -106,9 +103,18 @@ class Decision:
     stage: str  # the funnel stage the subject did not reach ("selected" when selected)
     evidence: dict[str, Any]
     problem_id: str = ""
+    flaw: FlawEvidence | None = None  # the flaw label a flaw drop rests on
+    review: Review | None = None  # the human review this decision honours
+    automated: tuple[str, str] | None = None  # (output, reason) the policy alone would give
+
+    @property
+    def overridden(self) -> bool:
+        """Whether a human review changed what the policy alone would have decided."""
+        return self.automated is not None and self.automated[0] != self.output
 
 
-def _labeler_code(labeler: str) -> str:
+def labeler_code(labeler: str) -> str:
+    """A labeler's name without its version suffix, as reason codes use it."""
     return _VERSION_SUFFIX.sub("", labeler)
 
 
@@ -116,20 +122,21 @@ def _blocking_flaw(ev: TraceEvidence, policy: SelectionConfig) -> FlawEvidence |
     if policy.drop_flaw_severity is None:
         return None
     floor = _SEVERITY_RANK[policy.drop_flaw_severity]
-    ignored = set(policy.ignore_labelers) | {_labeler_code(x) for x in policy.ignore_labelers}
+    ignored = set(policy.ignore_labelers) | {labeler_code(x) for x in policy.ignore_labelers}
     blocking = [
         f
         for f in ev.flaws
         if _SEVERITY_RANK.get(f.severity, 0) >= floor
         and f.labeler not in ignored
-        and _labeler_code(f.labeler) not in ignored
+        and labeler_code(f.labeler) not in ignored
     ]
     if not blocking:
         return None
     return min(blocking, key=lambda f: (f.step if f.step is not None else 1 << 30, f.labeler))
 
 
-def _tie_break(seed: int, trace_id: str) -> str:
+def tie_break(seed: int, trace_id: str) -> str:
+    """A seeded, reproducible order key for a trace."""
     return sha256_hex(f"{seed}:{trace_id}".encode())
 
 
@@ -147,7 +154,7 @@ def _trace_rule(ev: TraceEvidence, policy: SelectionConfig) -> tuple[str, str] |
     flaw = _blocking_flaw(ev, policy)
     if flaw is not None:
         kind = "flawed_positive" if ev.correct else "flawed"
-        return f"{kind}:{_labeler_code(flaw.labeler)}", "clean"
+        return f"{kind}:{labeler_code(flaw.labeler)}", "clean"
     if ev.conditioned and not policy.allow_conditioned:
         return "conditioned_on_reference", "unconditioned"
     if ev.divergence is not None:
@@ -203,8 +210,41 @@ def decide(
     evidence: Iterable[TraceEvidence],
     policy: SelectionConfig,
     problem_ids: Iterable[str] = (),
+    reviews: Mapping[str, Review] | None = None,
 ) -> list[Decision]:
-    """Decide every trace and every problem; deterministic for the same inputs and policy."""
+    """Decide every trace and every problem; deterministic for the same inputs and policy.
+
+    A review of a trace wins over the policy: a kept trace is selected whatever its labels,
+    first in its cluster and its quotas; a dropped one is dropped. Each reviewed trace's
+    decision records what the policy alone would have decided (`automated`).
+    """
+    evidence = list(evidence)
+    problem_ids = list(problem_ids)
+    known = {ev.trace_id for ev in evidence}
+    reviews = {t: r for t, r in (reviews or {}).items() if t in known}
+    if not reviews:
+        return _decide(evidence, policy, problem_ids, {}, {})
+    auto = {
+        d.subject_id: d
+        for d in _decide(evidence, policy, problem_ids, {}, {})
+        if d.level == "trace"
+    }
+    decisions = _decide(evidence, policy, problem_ids, reviews, auto)
+    return [
+        replace(d, review=reviews[d.subject_id],
+                automated=(auto[d.subject_id].output, auto[d.subject_id].reason_code))
+        if d.level == "trace" and d.subject_id in reviews else d
+        for d in decisions
+    ]  # fmt: skip
+
+
+def _decide(
+    evidence: list[TraceEvidence],
+    policy: SelectionConfig,
+    problem_ids: list[str],
+    reviews: Mapping[str, Review],
+    auto: Mapping[str, Decision],
+) -> list[Decision]:
     by_problem: dict[str, list[TraceEvidence]] = defaultdict(list)
     for ev in evidence:
         by_problem[ev.problem_id].append(ev)
@@ -214,23 +254,40 @@ def decide(
     problem_reason: dict[str, str | None] = {}
     rates: dict[str, PassRate] = {}
     survivors: list[TraceEvidence] = []
+    kept_by_human = {t for t, r in reviews.items() if r.output == "select"}
     for pid in sorted(by_problem):
         traces = sorted(by_problem[pid], key=lambda t: t.trace_id)
         reason, rates[pid] = _problem_rule(traces, policy)
         problem_reason[pid] = reason
         for ev in traces:
+            if ev.trace_id in kept_by_human:
+                survivors.append(ev)
+                continue
+            if ev.trace_id in reviews:  # dropped by a person; the policy's reason if it agrees
+                policy_says = auto[ev.trace_id]
+                code, stage = (
+                    (policy_says.reason_code, policy_says.stage)
+                    if policy_says.output == "drop" else ("dropped_by_review", "selected")
+                )  # fmt: skip
+                trace_decisions[ev.trace_id] = Decision(
+                    ev.trace_id, "trace", "drop", code, stage, ev.as_json(), pid,
+                    flaw=policy_says.flaw,
+                )  # fmt: skip
+                continue
             rule = _trace_rule(ev, policy)
             if rule is None and reason is not None:
                 rule = (reason, "after_dedup")
             if rule is None:
                 survivors.append(ev)
             else:
+                flaw = _blocking_flaw(ev, policy) if rule[0].startswith("flawed") else None
                 trace_decisions[ev.trace_id] = Decision(
-                    ev.trace_id, "trace", "drop", rule[0], rule[1], ev.as_json(), pid
+                    ev.trace_id, "trace", "drop", rule[0], rule[1], ev.as_json(), pid, flaw=flaw
                 )
 
-    def rank(ev: TraceEvidence) -> tuple[int, str]:
-        return (0 if ev.is_representative else 1, _tie_break(policy.seed, ev.trace_id))
+    def rank(ev: TraceEvidence) -> tuple[int, int, str]:
+        human = 0 if ev.trace_id in kept_by_human else 1
+        return (human, 0 if ev.is_representative else 1, tie_break(policy.seed, ev.trace_id))
 
     # Near-duplicates: one survivor per cluster, the representative when it survived.
     kept_by_cluster: dict[str, str] = {}
@@ -238,25 +295,29 @@ def decide(
     for ev in sorted(survivors, key=rank):
         if policy.drop_near_duplicates and ev.cluster_id is not None:
             kept = kept_by_cluster.get(ev.cluster_id)
-            if kept is not None:
+            if kept is not None and ev.trace_id not in kept_by_human:
                 trace_decisions[ev.trace_id] = Decision(
                     ev.trace_id, "trace", "drop", f"near_duplicate_of:{kept}", "after_dedup",
                     ev.as_json(), ev.problem_id,
                 )  # fmt: skip
                 continue
-            kept_by_cluster[ev.cluster_id] = ev.trace_id
+            kept_by_cluster.setdefault(ev.cluster_id, ev.trace_id)
         deduped.append(ev)
-    deduped = _by_divergence(deduped, policy, trace_decisions)
+    deduped = _by_divergence(deduped, policy, trace_decisions, kept_by_human)
 
-    # Quotas: per problem, then a global budget, in a seeded order (fewer flaws first).
-    def quality(ev: TraceEvidence) -> tuple[int, str]:
-        return (len(ev.flaws), _tie_break(policy.seed, ev.trace_id))
+    # Quotas: per problem, then a global budget, in a seeded order (fewer flaws first);
+    # traces a person kept come first and are always selected.
+    def quality(ev: TraceEvidence) -> tuple[int, int, str]:
+        human = 0 if ev.trace_id in kept_by_human else 1
+        return (human, len(ev.flaws), tie_break(policy.seed, ev.trace_id))
 
     per_problem: dict[str, int] = defaultdict(int)
     selected = 0
     for ev in sorted(deduped, key=quality):
         reason = None
-        if (
+        if ev.trace_id in kept_by_human:
+            pass
+        elif (
             policy.max_per_problem is not None
             and per_problem[ev.problem_id] >= policy.max_per_problem
         ):
@@ -278,6 +339,7 @@ def decide(
     for pid in sorted(by_problem):
         n_sel = per_problem.get(pid, 0)
         reason = problem_reason[pid] or ("selected" if n_sel else "no_trace_selected")
+        keep = n_sel > 0 and problem_reason[pid] is None
         evidence_json = {
             "rollouts": len(by_problem[pid]),
             **rates[pid].as_json(),
@@ -285,8 +347,8 @@ def decide(
             "selected_traces": n_sel,
         }
         decisions.append(
-            Decision(pid, "problem", "select" if n_sel else "drop", reason,
-                     "selected" if n_sel else "problem", evidence_json, pid)
+            Decision(pid, "problem", "select" if keep else "drop", reason,
+                     "selected" if keep else "problem", evidence_json, pid)
         )  # fmt: skip
         for ev in sorted(by_problem[pid], key=lambda t: t.trace_id):
             decisions.append(trace_decisions[ev.trace_id])
@@ -294,18 +356,23 @@ def decide(
 
 
 def _by_divergence(
-    survivors: list[TraceEvidence], policy: SelectionConfig, decided: dict[str, Decision]
+    survivors: list[TraceEvidence],
+    policy: SelectionConfig,
+    decided: dict[str, Decision],
+    kept_by_human: set[str],
 ) -> list[TraceEvidence]:
     """Teacher-divergence selection: of the survivors, keep the budget (or share) with the
     highest divergence — what the teacher writes and the student would not — and drop the rest
-    (`divergence_rank_cut`); a trace never scored cannot be ranked (`divergence_unscored`)."""
+    (`divergence_rank_cut`); a trace never scored cannot be ranked (`divergence_unscored`).
+    Traces a person kept stay, outside the budget."""
     if policy.divergence_budget is None and policy.divergence_fraction is None:
         return survivors
+    ranked = [ev for ev in survivors if ev.trace_id not in kept_by_human]
     if policy.divergence_budget is not None:
         budget = policy.divergence_budget
     else:
-        budget = math.ceil((policy.divergence_fraction or 0.0) * len(survivors))
-    chosen = set(select_by_divergence(survivors, budget=budget))
+        budget = math.ceil((policy.divergence_fraction or 0.0) * len(ranked))
+    chosen = set(select_by_divergence(ranked, budget=budget)) | kept_by_human
     kept = []
     for ev in survivors:
         if ev.trace_id in chosen:
@@ -329,98 +396,3 @@ def funnel(decisions: Sequence[Decision]) -> dict[str, int]:
             1 for d in traces if d.output == "select" or order.index(d.stage) > index
         )
     return counts
-
-
-def _tier(decision: Decision, policy: SelectionConfig, run_id: str) -> Tier:
-    if decision.output == "select":
-        return "full"
-    draw = int(_tie_break(policy.seed, f"{run_id}:{decision.subject_id}")[:8], 16) / 0xFFFFFFFF
-    return "sampled" if draw < policy.sampled_fraction else "lightweight"
-
-
-def decision_events(
-    decisions: Sequence[Decision],
-    policy: SelectionConfig,
-    run_id: str,
-    recipe_hash: str,
-    dataset_version: str | None = None,
-    start_hash: str = GENESIS_HASH,
-) -> list[DecisionEvent]:
-    """DES events for the decisions, sealed into one hash chain for this run."""
-    thresholds = {
-        k: float(v)
-        for k, v in policy.model_dump().items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "seed"
-    }
-    parameters = {
-        "policy": POLICY_NAME,
-        "recipe_hash": recipe_hash,
-        "require_correct": str(policy.require_correct).lower(),
-        "drop_flaw_severity": str(policy.drop_flaw_severity),
-        "drop_near_duplicates": str(policy.drop_near_duplicates).lower(),
-        "allow_conditioned": str(policy.allow_conditioned).lower(),
-        "pass_rate_modes": ",".join(policy.pass_rate_modes),
-        "ignore_labelers": ",".join(policy.ignore_labelers),
-    }
-    problem_decision_id: dict[str, str] = {}
-    events: list[DecisionEvent] = []
-    previous = start_hash
-    for sequence, decision in enumerate(decisions):
-        decision_id = content_id("decision", run_id, decision.level, decision.subject_id)
-        if decision.level == "problem":
-            problem_decision_id[decision.subject_id] = decision_id
-        tier = _tier(decision, policy, run_id)
-        upstream = [problem_decision_id[decision.problem_id]] if decision.level == "trace" else []
-        evidence = {"level": decision.level, "stage": decision.stage}
-        if tier != "lightweight" or decision.level == "problem":
-            evidence.update(decision.evidence)
-        else:
-            evidence.update(_light(decision))
-        event = DecisionEvent(
-            decision_context=DecisionContext(
-                decision_id=decision_id,
-                decision_type=f"curation:{decision.level}_selection",
-                subject_ids=[decision.subject_id],
-                run_id=run_id,
-                dataset_version=dataset_version,
-            ),
-            decision_logic=DecisionLogic(
-                logic_type="curation:selection_policy",
-                output=decision.output,
-                reason_code=decision.reason_code,
-                thresholds=thresholds,
-                parameters=parameters,
-            ),
-            decision_boundary=DecisionBoundary(
-                upstream_decisions=upstream,
-                downstream_consumers=["export"] if decision.output == "select" else [],
-            ),
-            decision_quality_indicators=QualityIndicators(
-                decision_risk_level=None if tier == "lightweight" else "low",
-            ),
-            temporal_metadata=TemporalMetadata(evidence_tier=tier),
-            evidence_json=_dumps(evidence),
-        )
-        sealed = seal(event, previous, sequence)
-        previous = sealed.current_hash
-        events.append(sealed)
-    return events
-
-
-def _light(decision: Decision) -> dict[str, Any]:
-    """The few fields a bulk drop keeps: what its reason rests on."""
-    ev = decision.evidence
-    keep = {"verdict_status": ev.get("verdict_status"), "correct": ev.get("correct")}
-    if decision.reason_code.startswith(("flawed", "divergence")):
-        keep["flaws"] = ev.get("flaws")
-        keep["divergence"] = ev.get("divergence")
-    if decision.reason_code.startswith("near_duplicate_of"):
-        keep["cluster_id"] = ev.get("cluster_id")
-    if decision.reason_code == "conditioned_on_reference":
-        keep["mode"] = ev.get("mode")
-        keep["conditioned"] = ev.get("conditioned")
-    return keep
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

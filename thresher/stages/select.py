@@ -18,8 +18,13 @@ from typing import Any
 from thresher.config import Recipe
 from thresher.schemas import DatasetVersion, NotFoundError
 from thresher.schemas.recipe import RecipeRecord
+from thresher.schemas.signing import Signer
+from thresher.stages.assessment import judge_vote
+from thresher.stages.audit import record_run
+from thresher.stages.decision_events import decision_events
 from thresher.stages.facts import trace_correctness, trace_divergence
-from thresher.stages.policy import FlawEvidence, TraceEvidence, decide, decision_events, funnel
+from thresher.stages.policy import FlawEvidence, TraceEvidence, decide, funnel
+from thresher.stages.review import read_reviews
 from thresher.storage import Lake, problem_ids
 
 __all__ = [
@@ -35,13 +40,14 @@ __all__ = [
 
 @dataclass
 class SelectionResult:
-    """What one selection produced: its version, funnel, chain head and run id."""
+    """What one selection produced: its version, funnel, chain head, run id, overrides."""
 
     version: DatasetVersion
     funnel: dict[str, int]
     head_hash: str
     run_id: str
     events: int
+    overrides: int = 0
 
 
 def recipe_problem_ids(lake: Lake, recipe: Recipe, version: str | int | None = None) -> list[str]:
@@ -119,15 +125,18 @@ def gather_evidence(
 
     wanted = set(recipe.labels.labelers)
     for row in lake.query(
-        "SELECT trace_id, labeler, flaw_type, severity, step FROM flaw_labels "
+        "SELECT trace_id, labeler, flaw_type, severity, step, evidence FROM flaw_labels "
         "WHERE list_contains(?, trace_id) ORDER BY trace_id, labeler, flaw_type, step",
         params,
         version,
     ).to_dicts():
         if not wanted or row["labeler"] in wanted:
+            vote = judge_vote(row["evidence"] or "")
+            model, votes, samples = vote if vote is not None else (None, None, None)
             evidence[row["trace_id"]].flaws.append(
-                FlawEvidence(row["labeler"], row["flaw_type"], row["severity"], row["step"])
-            )
+                FlawEvidence(row["labeler"], row["flaw_type"], row["severity"], row["step"],
+                             votes, samples, model)
+            )  # fmt: skip
 
     for trace_id, value in trace_divergence(lake, trace_ids, scorer_name(recipe), version).items():
         evidence[trace_id].divergence = value
@@ -170,8 +179,10 @@ def run(
     run_id: str | None = None,
     kind: str = "run",
     version_name: str | None = None,
+    signer: Signer | None = None,
 ) -> SelectionResult:
-    """Decide every trace of the recipe from stored labels, record the chain, tag a version."""
+    """Decide every trace of the recipe from stored labels and reviews, record the events in
+    the chain (signing the run's last one when a signer is given), tag a version."""
     run_id = run_id or f"select-{uuid.uuid4()}"
     problems = recipe_problem_ids(lake, recipe)
     if not problems:
@@ -181,21 +192,25 @@ def run(
         )
     trace_ids = recipe_trace_ids(lake, recipe, problems)
     evidence = gather_evidence(lake, recipe, trace_ids)
-    decisions = decide(evidence, recipe.selection, problem_ids=problems)
+    reviews = read_reviews(lake, trace_ids)
+    decisions = decide(evidence, recipe.selection, problem_ids=problems, reviews=reviews)
     counts = funnel(decisions)
     name = version_name or next_version_name(lake, recipe)
-    events = decision_events(decisions, recipe.selection, run_id, recipe.hash(), name)
+    trigger = "thresher select" if kind == "reselect" else "thresher run"
+    events = decision_events(decisions, recipe.selection, run_id, recipe.hash(), name, trigger)
     lake.append(
         "recipes",
         [RecipeRecord(recipe_hash=recipe.hash(), name=recipe.name, yaml=recipe.to_yaml())],
     )
-    lake.append("decisions", list(events))  # one run's sealed chain in one atomic commit
-    head = events[-1].current_hash if events else ""
+    sealed = record_run(lake, events, signer)  # one run's sealed events in one atomic commit
+    head = sealed[-1].current_hash if sealed else ""
+    overrides = sum(1 for d in decisions if d.overridden)
     note = json.dumps(
-        {"kind": kind, "recipe": recipe.name, "decisions_head": head, "events": len(events)},
+        {"kind": kind, "recipe": recipe.name, "events": len(sealed), "overrides": overrides},
         sort_keys=True,
     )
     version = lake.tag(
-        name, note=note, counts=counts, recipe_hash=recipe.hash(), flow_run_id=run_id
-    )
-    return SelectionResult(version, counts, head, run_id, len(events))
+        name, note=note, counts=counts, recipe_hash=recipe.hash(), flow_run_id=run_id,
+        decisions_head=head or None,
+    )  # fmt: skip
+    return SelectionResult(version, counts, head, run_id, len(sealed), overrides)

@@ -9,9 +9,17 @@ from thresher.storage.problem_sets import (
     problem_ids,
     require_problem_set,
 )
-from thresher.storage.tables import TABLES, TableSpec, table_spec
+from thresher.storage.tables import (
+    DECISION_EVENTS,
+    LEGACY_DECISIONS,
+    TABLES,
+    TableSpec,
+    table_spec,
+)
 
 __all__ = [
+    "DECISION_EVENTS",
+    "LEGACY_DECISIONS",
     "DEFAULT_LAKE",
     "TABLES",
     "Lake",

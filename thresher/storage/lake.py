@@ -254,6 +254,7 @@ class Lake:
         recipe_hash: str | None = None,
         flow_run_id: str | None = None,
         snapshot_id: int | None = None,
+        decisions_head: str | None = None,
     ) -> DatasetVersion:
         """Name the current (or a given) snapshot as a dataset version."""
         self._require_writable()
@@ -270,6 +271,7 @@ class Lake:
                 recipe_hash=recipe_hash,
                 flow_run_id=flow_run_id,
                 counts=counts if counts is not None else self.table_counts(snapshot),
+                decisions_head=decisions_head,
             )
             if self.append("dataset_versions", [version]) == 0:  # another process won the race
                 raise LakeError(f"version {name!r} already exists", hint="pick another name")
@@ -283,20 +285,28 @@ class Lake:
             for row in frame.to_dicts()
         ]
 
+    def version(self, name: str | None = None) -> DatasetVersion:
+        """A named version (default: the newest); unknown names fail listing the known ones."""
+        versions = self.versions()
+        if name is None and versions:
+            return versions[-1]
+        for known in versions:
+            if known.name == name:
+                return known
+        names = ", ".join(v.name for v in versions) or "(none yet)"
+        raise NotFoundError(
+            "the lake has no versions yet" if name is None
+            else f"no version named {name!r}; known versions: {names}",
+            hint="`thresher versions` lists versions; `thresher run RECIPE` tags one",
+        )  # fmt: skip
+
     def resolve_version(self, version: str | int) -> int:
         """The snapshot id of a version name or snapshot number."""
         if isinstance(version, int):
             return self._check_snapshot(version)
         if re.fullmatch(r"[0-9]+", version):  # ASCII digits only: '²'.isdigit() is True
             return self._check_snapshot(int(version))
-        for known in self.versions():
-            if known.name == version:
-                return known.snapshot_id
-        names = ", ".join(v.name for v in self.versions()) or "(none yet)"
-        raise NotFoundError(
-            f"no version named {version!r}; known versions: {names}",
-            hint="`thresher versions` lists versions and snapshots",
-        )
+        return self.version(version).snapshot_id
 
     def _check_snapshot(self, snapshot: int) -> int:
         latest = self.snapshot_id()

@@ -53,6 +53,9 @@ def _first_line(doc: str | None) -> str:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The struct model of a field (itself or optional), not of a list's elements."""
+    if typing.get_origin(annotation) is list:
+        return None
     candidates = [annotation, *typing.get_args(annotation)]
     for candidate in candidates:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -100,7 +103,8 @@ def _table_section(spec: TableSpec) -> str:
         "|---|---|---|",
     ]
     for (path, annotation, description), sql_type in zip(rows, types, strict=True):
-        shown = "STRUCT (fields below)" if sql_type.startswith("STRUCT(") else sql_type
+        nested = sql_type.startswith("STRUCT(") and not sql_type.endswith("[]")
+        shown = "STRUCT (fields below)" if nested else sql_type
         lines.append(f"| `{path}` | {shown} | {_meaning(path, annotation, description)} |")
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ from thresher.schemas import (
     ContaminationFlag,
     DatasetVersion,
     DecisionEvent,
+    DecisionEventV1,
     DedupAssignment,
     FlawLabel,
     GenerationSkip,
@@ -25,7 +26,20 @@ from thresher.schemas.errors import NotFoundError
 from thresher.schemas.recipe import RecipeRecord
 from thresher.schemas.stats import ProblemStats
 
-__all__ = ["TableSpec", "TABLES", "AddedColumns", "ADDED_COLUMNS", "table_spec"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "DECISION_EVENTS",
+    "LEGACY_DECISIONS",
+    "TABLES",
+    "AddedColumns",
+    "TableSpec",
+    "table_spec",
+]
+
+# Decision events: DES 0.3.0 events (thresher-chain/2) in one table; those recorded before it
+# (thresher-chain/1) stay, read only, in the other.
+DECISION_EVENTS = "decision_events"
+LEGACY_DECISIONS = "decisions"
 
 
 @dataclass(frozen=True)
@@ -61,9 +75,9 @@ TABLES: list[TableSpec] = [
         ("trace_id", "method", "embedder", "threshold"),
         "0006_create_dedup_assignments",
     ),
-    TableSpec(
+    TableSpec(  # the decision events of thresher-chain/1 (read only; new ones go below)
         "decisions",
-        DecisionEvent,
+        DecisionEventV1,
         ("decision_context.decision_id",),
         "0007_create_decisions",
     ),
@@ -97,6 +111,12 @@ TABLES: list[TableSpec] = [
         "0015_create_problem_stats",
     ),
     TableSpec("label_passes", LabelPass, ("trace_id", "labeler"), "0018_create_label_passes"),
+    TableSpec(
+        "decision_events",
+        DecisionEvent,
+        ("decision_context.decision_id",),
+        "0019_create_decision_events",
+    ),
 ]  # fmt: skip
 
 
@@ -115,6 +135,7 @@ ADDED_COLUMNS: list[AddedColumns] = [
     AddedColumns(
         "0016_problem_stats_per_model_mode", "problem_stats", ("model", "mode", "n_undecided")
     ),
+    AddedColumns("0020_dataset_versions_decisions_head", "dataset_versions", ("decisions_head",)),
 ]
 
 

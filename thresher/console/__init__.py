@@ -30,8 +30,6 @@ from thresher.storage import Lake, resolve_lake
 
 __all__ = [
     "CONSOLES",
-    "audit_verify_command",
-    "audit_why_command",
     "decontaminate_command",
     "dedup_command",
     "export_command",
@@ -65,7 +63,8 @@ def funnel_table(counts: dict[str, int], title: str = "funnel") -> Table:
 def example_queries(version: str) -> list[str]:
     """A few SQL queries worth trying on a fresh version."""
     return [
-        'thresher sql "SELECT decision_logic.reason_code AS reason, count(*) AS n FROM decisions '
+        'thresher sql "SELECT decision_logic.reason_code AS reason, count(*) AS n '
+        "FROM decision_events "
         f"WHERE decision_context.dataset_version = '{version}' GROUP BY 1 ORDER BY n DESC\"",
         'thresher sql "SELECT labeler, flaw_type, count(*) AS n FROM flaw_labels GROUP BY ALL '
         'ORDER BY n DESC"',
@@ -76,13 +75,22 @@ def example_queries(version: str) -> list[str]:
 
 
 def plan_command(
-    recipe_path: str, lake: str | None, *, console: Console, max_rollouts: int | None = None
+    recipe_path: str,
+    lake: str | None,
+    *,
+    console: Console,
+    max_rollouts: int | None = None,
+    sign_key: str | None = None,
 ) -> tuple[Recipe, str]:
     """The first half of `thresher run`, before Prefect or an engine starts: load the recipe,
-    check its plan (a bad one is one error, with nothing written) and print it. Returns the
-    recipe and the lake it runs on."""
+    check its plan (a bad one is one error, with nothing written) and the signing key, and print
+    the plan. Returns the recipe and the lake it runs on."""
     recipe = load_recipe(recipe_path)
     plan = plan_run(recipe, max_rollouts=max_rollouts)
+    if sign_key:
+        from thresher.schemas.signing import Signer
+
+        Signer(sign_key)  # a bad key fails now, not after generation
     location = resolve_lake(lake, recipe.lake)
     console.print(
         f"[bold]thresher run[/] {recipe.name} (recipe {recipe.hash()[:12]}) -> lake {location}"
@@ -92,12 +100,16 @@ def plan_command(
     return recipe, location
 
 
-def run_command(recipe: Recipe, location: str, *, export: bool, console: Console) -> None:
+def run_command(
+    recipe: Recipe, location: str, *, export: bool, console: Console, sign_key: str | None = None
+) -> None:
     """The second half of `thresher run`: the curate flow with live progress, then funnel,
     version and queries."""
     from thresher.flows.curate import run_curate
 
-    summary = run_curate(recipe, location, export=export, progress_console=console)
+    summary = run_curate(
+        recipe, location, export=export, progress_console=console, sign_key=sign_key
+    )
     console.print(funnel_table(summary.funnel, title=f"funnel of {summary.version}"))
     console.print(
         f"version [bold]{summary.version}[/] (snapshot {summary.snapshot_id}, flow run "
@@ -136,85 +148,25 @@ def _print_report(version: str, exports: dict[str, str], console: Console) -> No
         )
 
 
-def select_command(recipe_path: str, lake: str | None, *, console: Console) -> None:
-    """`thresher select`: re-decide from stored labels, tag a new version."""
+def select_command(
+    recipe_path: str, lake: str | None, *, console: Console, sign_key: str | None = None
+) -> None:
+    """`thresher select`: re-decide from stored labels and reviews, tag a new version."""
+    from thresher.schemas.signing import Signer
     from thresher.stages import select
 
     recipe = load_recipe(recipe_path)
+    signer = Signer(sign_key) if sign_key else None
     with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
-        result = select.run(opened, recipe, kind="reselect")
+        result = select.run(opened, recipe, kind="reselect", signer=signer)
     console.print(funnel_table(result.funnel, title=f"funnel of {result.version.name}"))
+    overrides = f", {result.overrides} human override(s)" if result.overrides else ""
+    signed = f", signed by {signer.signer_id}" if signer else ""
     console.print(
         f"version [bold]{result.version.name}[/] (snapshot {result.version.snapshot_id}): "
-        f"{result.events} decisions, head {result.head_hash[:16]}… — no engine was run"
+        f"{result.events} decisions{overrides}, head {result.head_hash[:16]}…{signed} — "
+        "no engine was run"
     )
-
-
-def audit_verify_command(lake: str, version: str | None, *, console: Console) -> bool:
-    """`thresher audit verify`: one line per run chain; False when any link is broken."""
-    from thresher.stages.audit import audit_verify
-
-    with Lake.open(lake, read_only=True) as opened:
-        chains = audit_verify(opened, version=version)
-        expected = _expected_heads(opened)
-    if not chains:
-        console.print("no decisions recorded yet")
-        return True
-    ok = True
-    for chain in chains:
-        tiers = ", ".join(f"{k} {v}" for k, v in sorted(chain.counts.items()))
-        want = expected.get(chain.run_id)
-        if not chain.report.ok:
-            ok = False
-            console.print(
-                f"[red]BROKEN[/] run {chain.run_id}: event {chain.report.broken_index} "
-                f"(decision {chain.report.broken_decision_id}): {chain.report.reason}"
-            )
-        elif want is not None and want != chain.head_hash:
-            ok = False
-            console.print(
-                f"[red]BROKEN[/] run {chain.run_id}: the chain ends at {chain.head_hash[:16]}… "
-                f"but its version recorded head {want[:16]}… (events were removed at the end)"
-            )
-        else:
-            console.print(
-                f"[green]ok[/] run {chain.run_id}: {chain.report.checked} events ({tiers}), "
-                f"head {chain.head_hash[:16]}…"
-            )
-    return ok
-
-
-def _expected_heads(lake: Lake) -> dict[str, str]:
-    heads = {}
-    for v in lake.versions():
-        try:
-            note = json.loads(v.note or "{}")
-        except json.JSONDecodeError:
-            continue
-        if isinstance(note, dict) and v.flow_run_id and note.get("decisions_head"):
-            heads[v.flow_run_id] = note["decisions_head"]
-    return heads
-
-
-def audit_why_command(lake: str, subject: str, fmt: str, *, console: Console) -> None:
-    """`thresher audit why`: every decision about a subject, with evidence."""
-    from thresher.stages.audit import audit_why
-
-    with Lake.open(lake, read_only=True) as opened:
-        rows = audit_why(opened, subject)
-    if fmt == "json":
-        for row in rows:
-            console.print_json(json.dumps(row))
-        return
-    if fmt != "table":
-        raise InputError(f"unknown format {fmt!r}; use table or json", field="--format")
-    for row in rows:
-        console.print(
-            f"[bold]{row['output']}[/] {row['reason_code']}  ({row['type']}, tier {row['tier']}, "
-            f"version {row['version']}, run {row['run_id']}, {row['time']})"
-        )
-        console.print(f"  subject {row['subject']}  hash {row['hash'][:16]}…", highlight=False)
-        console.print(f"  evidence {json.dumps(row['evidence'], sort_keys=True)}", highlight=False)
 
 
 def export_command(
