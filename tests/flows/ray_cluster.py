@@ -53,7 +53,7 @@ def local_cluster(head_cpus: int = 1, worker_cpus: int = 1) -> Iterator[Any]:
 
 def lake_rows(lake: Lake) -> dict[str, list[tuple[Any, ...]]]:
     """What a curate run decided, independent of when and where it ran: trace ids, verdicts,
-    flaw labels, decisions (subject, output, reason), problem statistics and near-duplicate
+    flaw labels, decision events of selection (subject, output, reason), problem statistics and near-duplicate
     clusters."""
     queries = {
         "rollouts": "SELECT trace_id, completion FROM rollouts",
@@ -61,7 +61,8 @@ def lake_rows(lake: Lake) -> dict[str, list[tuple[Any, ...]]]:
         "flaw_labels": "SELECT trace_id, labeler, flaw_type, severity, step FROM flaw_labels",
         "label_passes": "SELECT trace_id, labeler, labels FROM label_passes",
         "decisions": "SELECT decision_context.subject_ids, decision_logic.output, "
-        "decision_logic.reason_code FROM decisions",
+        "decision_logic.reason_code FROM decision_events "
+        "WHERE decision_context.decision_type LIKE 'curation:%_selection'",
         "problem_stats": "SELECT DISTINCT problem_id, model, mode, verifier, n_samples, n_correct FROM problem_stats",
         "dedup": "SELECT trace_id, method, cluster_id, is_representative FROM dedup_assignments",
         "trace_scores": "SELECT trace_id, scorer FROM trace_scores",

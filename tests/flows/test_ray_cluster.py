@@ -28,27 +28,87 @@ def cluster() -> Any:
         yield started
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Stored rollouts curated in one process: what the cluster must reproduce."""
+    recipe, lake_dir = build_stored_lake(tmp_path_factory.mktemp("local"))
+    summary = run_curate(recipe, str(lake_dir), engine=NoEngine(), export=False)
+    with Lake.open(lake_dir, read_only=True) as lake:
+        rows = lake_rows(lake)
+    assert rows["verdicts"] and rows["flaw_labels"] and rows["decisions"] and rows["dedup"]
+    return {"summary": summary, "rows": rows}
+
+
+def count(location: str, table: str) -> int:
+    with Lake.open(location, read_only=True) as lake:
+        return int(lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0])
+
+
+def kill_when_committed(cluster: Any, node: Any, location: str, table: str) -> threading.Thread:
+    """A watcher that SIGKILLs `node` as soon as `table` has a committed row."""
+
+    def watch() -> None:
+        while not count(location, table):
+            time.sleep(0.1)
+        cluster.remove_node(node, allow_graceful=False)  # SIGKILL to the node's processes
+
+    Lake.open(location).close()  # the empty lake it watches
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+@pytest.mark.slow
 def test_cpu_stages_on_two_nodes_match_one_process(
-    cluster: Any, postgres_server: Any, tmp_path: Path
+    cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
 ) -> None:
-    # The same stored rollouts, curated in one process and on the cluster.
-    recipe, local_lake = build_stored_lake(tmp_path / "local", export="")
-    local = run_curate(recipe, str(local_lake), engine=NoEngine(), export=False)
     shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
-    recipe, _ = build_stored_lake(tmp_path / "ray", lake=shared)
+    recipe, _ = build_stored_lake(tmp_path, lake=shared)
     on_ray = run_curate(recipe.on_ray(cluster.address), shared, engine=NoEngine(), export=False)
 
+    local = one_process["summary"]
     assert on_ray.funnel == local.funnel and on_ray.version == local.version
-    with Lake.open(local_lake, read_only=True) as a, Lake.open(shared, read_only=True) as b:
-        expected, got = lake_rows(a), lake_rows(b)
-    assert got == expected
-    assert expected["verdicts"] and expected["flaw_labels"] and expected["decisions"]
+    assert on_ray.work == local.work
+    with Lake.open(shared, read_only=True) as lake:
+        assert lake_rows(lake) == one_process["rows"]
     # Batches really ran as Ray tasks on both nodes.
     assert len(on_ray.nodes) == 2 and not local.nodes
 
 
+@pytest.mark.slow
+def test_a_worker_killed_mid_stage_leaves_the_others_to_finish(
+    cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
+) -> None:
+    shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+    recipe, _ = build_stored_lake(tmp_path, lake=shared)
+    # One trace per verify batch: the worker dies with batches in flight and to come.
+    recipe = recipe.on_ray(cluster.address)
+    recipe.runtime.ray.tasks_per_stage = 9
+    worker = cluster.list_all_nodes()[1]
+    watcher = kill_when_committed(cluster, worker, shared, "verdicts")
+    first = run_curate(recipe, shared, engine=NoEngine(), export=False)
+    watcher.join(timeout=60)
+    cluster.add_node(**node_args(1))  # the next tests get two nodes again
+    cluster.wait_for_nodes()
+
+    assert not watcher.is_alive()  # the kill happened during the run
+    with Lake.open(shared, read_only=True) as lake:
+        assert lake_rows(lake) == one_process["rows"]
+    assert first.funnel == one_process["summary"].funnel
+    again = run_curate(recipe, shared, engine=NoEngine(), export=False)
+    assert sum(again.work.values()) == 0  # nothing was missing, nothing is written twice
+    with Lake.open(shared, read_only=True) as lake:
+        for table, key in [
+            ("verdicts", "trace_id, verifier"),
+            ("label_passes", "trace_id, labeler"),
+        ]:
+            n = lake.query(f"SELECT count(*) AS n, count(DISTINCT ({key})) AS d FROM {table}")
+            assert n["n"][0] == n["d"][0], table
+
+
 def test_run_with_ray_refuses_a_lake_one_process_writes(tmp_path: Path) -> None:
     recipe, lake_dir = build_stored_lake(tmp_path)
+    recipe.generation.model = "smollm2-135m-instruct"  # the plan checks the model first
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe.to_yaml())
     proc = subprocess.run(
@@ -106,28 +166,13 @@ def test_a_worker_killed_mid_generation_leaves_a_lake_a_rerun_completes(
     # Everything runs on the worker (the head has no CPU): killing it kills the engine actor.
     with local_cluster(head_cpus=0, worker_cpus=2) as cluster:
         worker = cluster.list_all_nodes()[1]
-        seen: list[int] = []
-
-        def kill_after_first_commit() -> None:
-            while True:
-                with Lake.open(shared, read_only=True) as lake:
-                    n = int(lake.query("SELECT count(*) AS n FROM rollouts")["n"][0])
-                if n:
-                    seen.append(n)
-                    cluster.remove_node(worker, allow_graceful=False)  # SIGKILL
-                    return
-                time.sleep(0.2)
-
-        killer = threading.Thread(target=kill_after_first_commit, daemon=True)
-        Lake.open(shared).close()  # the empty lake the killer watches
-        killer.start()
+        watcher = kill_when_committed(cluster, worker, shared, "rollouts")
         with pytest.raises(ThresherError, match="every engine actor died") as failed:
             run_curate(recipe.on_ray(cluster.address), shared, export=False)
-        killer.join(timeout=60)
-        assert "run the same command again" in (failed.value.hint or "")
-        with Lake.open(shared, read_only=True) as lake:
-            kept = int(lake.query("SELECT count(*) AS n FROM rollouts")["n"][0])
-        assert 0 < seen[0] <= kept < total
+        watcher.join(timeout=60)
+        assert not watcher.is_alive() and "run the same command again" in (failed.value.hint or "")
+        kept = count(shared, "rollouts")
+        assert 0 < kept < total
 
         cluster.add_node(**node_args(2))
         cluster.wait_for_nodes()
