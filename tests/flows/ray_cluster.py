@@ -4,6 +4,7 @@ runs are compared on."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ def local_cluster(head_cpus: int = 1, worker_cpus: int = 1) -> Iterator[Any]:
     `ray.cluster_utils.Cluster` (its `.address` is what `--ray` takes)."""
     from ray.cluster_utils import Cluster
 
+    # Ray's memory monitor counts the whole machine's memory: on a shared test machine it would
+    # kill this cluster's workers for what other processes use.
+    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
     cluster = Cluster(
         initialize_head=True,
         head_node_args={**node_args(head_cpus), "_system_config": _SYSTEM_CONFIG},

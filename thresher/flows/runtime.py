@@ -344,7 +344,12 @@ class RayRuntime:
         """Feed the batches to the engine actors, one in flight per actor; a batch whose actor
         died goes back to the queue for the others."""
         import ray
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+        from ray.exceptions import (
+            ActorDiedError,
+            ActorUnavailableError,
+            OutOfMemoryError,
+            RayActorError,
+        )
 
         queue = deque(planned)
         idle = list(self.engine_actors())
@@ -365,7 +370,8 @@ class RayRuntime:
             actor, batch = in_flight.pop(done[0])
             try:
                 results.append(ray.get(done[0]))
-            except (RayActorError, ActorDiedError, ActorUnavailableError):
+            except (RayActorError, ActorDiedError, ActorUnavailableError, OutOfMemoryError):
+                # Its worker is gone (node lost, killed, out of memory): so is its engine.
                 self._actors.remove(actor)
                 queue.appendleft(batch)
                 continue
