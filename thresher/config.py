@@ -358,7 +358,13 @@ class RayConfig(_Section):
         None,
         gt=0,
         description="batches a CPU stage is split into at least; None = the cluster's CPUs "
-        "divided by cpus_per_task",
+        "divided by cpus_per_task, with at least min_batch ids each",
+    )
+    min_batch: int = Field(
+        64,
+        gt=0,
+        description="ids a CPU-stage batch holds at least when tasks_per_stage is None (a batch "
+        "pays a fixed cost: a worker, opening the lake, loading an embedder)",
     )
 
 

@@ -64,7 +64,9 @@ def test_cpu_stages_on_two_nodes_match_one_process(
 ) -> None:
     shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
     recipe, _ = build_stored_lake(tmp_path, lake=shared)
-    on_ray = run_curate(recipe.on_ray(cluster.address), shared, engine=NoEngine(), export=False)
+    recipe = recipe.on_ray(cluster.address)
+    recipe.runtime.ray.tasks_per_stage = 2  # nine traces: one batch per node
+    on_ray = run_curate(recipe, shared, engine=NoEngine(), export=False)
 
     local = one_process["summary"]
     assert on_ray.funnel == local.funnel and on_ray.version == local.version

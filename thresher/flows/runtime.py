@@ -267,14 +267,16 @@ class RayRuntime:
             return self.config.gpu
         return bool(ray.cluster_resources().get("GPU", 0))
 
-    def cpu_slots(self) -> int:
-        """How many CPU-stage batches run at once on the cluster."""
+    def cpu_slots(self, ids: int) -> int:
+        """How many batches a CPU stage of `ids` ids is split into: as set, else one per CPU
+        slot of the cluster, as long as each batch keeps `min_batch` ids."""
         import ray
 
         if self.config.tasks_per_stage:
             return self.config.tasks_per_stage
         cpus = ray.cluster_resources().get("CPU", 1.0)
-        return max(1, int(cpus // self.config.cpus_per_task))
+        slots = max(1, int(cpus // self.config.cpus_per_task))
+        return max(1, min(slots, ids // self.config.min_batch))
 
     def engine_actors(self) -> list[Any]:
         """The run's engine actors, started on first use (one per GPU group, or as set)."""
@@ -321,9 +323,9 @@ class RayRuntime:
         return work + (report.rows - before if name == "dedup" else 0)
 
     def _spread(self, planned: list[list[str]], size: int) -> list[list[str]]:
-        """A CPU stage's ids in at least as many batches as the cluster has CPU slots."""
+        """A CPU stage's ids in at least as many batches as it gets CPU slots."""
         ids = [i for b in planned for i in b]
-        count = max(len(planned), min(self.cpu_slots(), len(ids)))
+        count = max(len(planned), min(self.cpu_slots(len(ids)), len(ids)))
         return batches(ids, max(1, min(size, math.ceil(len(ids) / count))))
 
     def _as_tasks(self, name: str, planned: list[list[str]]) -> list[dict[str, Any]]:
