@@ -171,11 +171,15 @@ def test_fallback_modes_still_answer_and_clean_up(mode: str, tmp_path: Path) -> 
         """
         import json, sys
         from thresher.filters.sandbox import SandboxLimits, run_program, isolation_mode
-        limits = SandboxLimits(wall_s=2, cpu_s=1)
+        limits = SandboxLimits(wall_s=10, cpu_s=1)  # wall room for a loaded machine
         out = {"mode": isolation_mode()}
         out["ok"] = run_program("print(6 * 7)", b"", limits).stdout.decode()
         out["loop"] = run_program("while True: pass", b"", limits).status
-        daemon = "import os, time\\nif os.fork() == 0:\\n    os.setsid(); time.sleep(60)\\n"
+        # The parent exits only once its child has left the session: no race with the cleanup.
+        daemon = (
+            "import os, time\\nr, w = os.pipe()\\nif os.fork() == 0:\\n"
+            "    os.setsid(); os.write(w, b'x'); time.sleep(60)\\nos.read(r, 1)\\n"
+        )
         out["leftovers"] = run_program(daemon, b"", limits).leftovers
         print(json.dumps(out))
         """
@@ -207,3 +211,11 @@ def test_a_broken_sandbox_is_sandbox_error_never_wrong(monkeypatch: pytest.Monke
     )
     out = get_verifier("code_v2").check(item)
     assert out.status == "sandbox_error" and out.correct is None
+
+
+def test_the_cpu_limit_is_a_timeout_before_the_wall_limit() -> None:
+    # In the namespace modes the program is a PID namespace's init, which never gets SIGXCPU:
+    # the hard limit's SIGKILL must still read as the CPU limit, not as a crash.
+    r = run_program("while True: pass", b"", SandboxLimits(wall_s=30, cpu_s=1))
+    assert r.status == "timeout" and "cpu time limit" in r.reason, r
+    assert not r.killed  # the kernel ended it, not the wall clock

@@ -21,6 +21,7 @@ from thresher.schemas.decision_v1 import (
 from thresher.stages.audit import audit_verify
 from thresher.storage import Lake
 
+from ..conftest import behind_thresher
 from .conftest import TINY_RECIPE, build_tiny_lake  # type: ignore[import-not-found]
 
 runner = CliRunner()
@@ -110,29 +111,27 @@ def test_every_tampering_of_the_file_fails_verification(
 @pytest.mark.slow
 def test_removing_a_whole_run_from_the_lake_is_detected(tmp_path: Path) -> None:
     lake, _ = _selected_lake(tmp_path, runs=2)
-    with Lake.open(lake) as opened:
+    with Lake.open(lake, read_only=True) as opened:
         first, last = (v.flow_run_id for v in opened.versions())
-        opened._conn.execute(
-            "DELETE FROM lake.decision_events WHERE decision_context.run_id = ?", [first]
-        )
+    with behind_thresher(lake) as conn:
+        conn.execute("DELETE FROM lake.decision_events WHERE decision_context.run_id = ?", [first])
     out = _cli("audit", "verify", "--lake", str(lake), code=1)
     assert "[chain:anchor]" in out and "[version:run_missing]" in out and "tiny-v1" in out
-    with Lake.open(lake) as opened:
-        opened._conn.execute(
-            "DELETE FROM lake.decision_events WHERE decision_context.run_id = ?", [last]
-        )
+    with behind_thresher(lake) as conn:
+        conn.execute("DELETE FROM lake.decision_events WHERE decision_context.run_id = ?", [last])
     assert "[version:run_missing]" in _cli("audit", "verify", "--lake", str(lake), code=1)
 
 
 @pytest.mark.slow
 def test_an_invalid_stored_event_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     lake, recipe = _selected_lake(tmp_path)
-    with Lake.open(lake) as opened:
+    with Lake.open(lake, read_only=True) as opened:
         victim = opened.sql(
             "SELECT decision_context.decision_id AS id FROM decision_events "
             "WHERE temporal_metadata.sequence_number = 2"
         )["id"][0]
-        opened._conn.execute(
+    with behind_thresher(lake) as conn:
+        conn.execute(
             "UPDATE lake.decision_events SET schema_version = '0.3', decision_logic = NULL "
             "WHERE decision_context.decision_id = ?",
             [victim],
@@ -258,10 +257,11 @@ def test_a_lake_from_before_des_keeps_verifying_its_chain(tmp_path: Path) -> Non
     recipe.write_text(TINY_RECIPE)
     with Lake.open(lake_dir) as lake:
         head = _legacy_chain(lake, "old-run")
+    with behind_thresher(lake_dir) as conn:
         # Make it look like a lake that predates the new table and column.
-        lake._conn.execute("DROP TABLE lake.decision_events")
-        lake._conn.execute("ALTER TABLE lake.dataset_versions DROP COLUMN decisions_head")
-        lake._conn.execute(
+        conn.execute("DROP TABLE lake.decision_events")
+        conn.execute("ALTER TABLE lake.dataset_versions DROP COLUMN decisions_head")
+        conn.execute(
             "DELETE FROM lake._thresher_migrations WHERE name IN "
             "('0019_create_decision_events', '0020_dataset_versions_decisions_head')"
         )
@@ -279,8 +279,8 @@ def test_a_lake_from_before_des_keeps_verifying_its_chain(tmp_path: Path) -> Non
                                   "--expect-head", head)  # fmt: skip
     why = _cli("audit", "why", "old-trace-1", "--lake", str(lake_dir))
     assert "drop incorrect" in why and "version old-v1" in why
-    with Lake.open(lake_dir) as lake:
-        lake._conn.execute("DELETE FROM lake.decisions WHERE temporal_metadata.sequence_number = 2")
+    with behind_thresher(lake_dir) as conn:
+        conn.execute("DELETE FROM lake.decisions WHERE temporal_metadata.sequence_number = 2")
     broken = _cli("audit", "verify", "--lake", str(lake_dir), code=1)
     assert "[version:head]" in broken and "old-v1" in broken
 

@@ -18,7 +18,7 @@ from thresher.filters.verify.jsonl import (
     MAX_LINE_BYTES,
     Line,
     dump_line,
-    iter_lines,
+    iter_blocks,
     read_object,
 )
 from thresher.filters.verify.pool import VerifyPool
@@ -100,15 +100,10 @@ def label_jsonl(
 ) -> dict[str, int]:
     """Label every line of a binary stream into `sink`; returns the counts of the run."""
     counts = {"lines": 0, "flawed_positive": 0, "invalid": 0, "timeout": 0}
-    chunk: list[Line] = []
-    held = 0
-    for line in iter_lines(fh, max_bytes=max_line_bytes, source=source):
-        chunk.append(line)
-        held += line.size
-        if len(chunk) >= CHUNK_LINES or held >= CHUNK_BYTES:
-            _label_chunk(chunk, sink, pool, labelers, judge, line_timeout_s, counts)
-            chunk, held = [], 0
-    if chunk:
+    chunks = iter_blocks(
+        fh, lines=CHUNK_LINES, max_bytes=CHUNK_BYTES, max_line_bytes=max_line_bytes, source=source
+    )
+    for chunk in chunks:
         _label_chunk(chunk, sink, pool, labelers, judge, line_timeout_s, counts)
     return counts
 

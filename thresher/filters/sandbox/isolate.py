@@ -124,16 +124,21 @@ def _drop_privileges(uid: int | None, *, bounding: bool) -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _relay(child: int, max_fd: int) -> None:
-    """The namespace launcher: hold nothing of the run open, wait, exit with the child's status."""
+def _relay(child: int, max_fd: int, cpu_s: int) -> None:
+    """The namespace launcher: hold nothing of the run open, wait, exit with the child's status.
+
+    The program is its PID namespace's init, which the kernel spares the soft CPU limit's SIGXCPU:
+    it ends at the hard limit's SIGKILL instead, reported as the SIGXCPU it stands for."""
     os.closerange(0, max_fd)
     while True:
         try:
-            _, status = os.waitpid(child, 0)
+            _, status, usage = os.wait4(child, 0)
             break
         except InterruptedError:
             continue
     code = os.waitstatus_to_exitcode(status)
+    if code == -signal.SIGKILL and usage.ru_utime + usage.ru_stime >= cpu_s:
+        code = -signal.SIGXCPU
     os._exit(128 - code if code < 0 else code)
 
 
@@ -166,7 +171,7 @@ def preexec_for(setup: Confinement, place: str, report_fd: int) -> Callable[[], 
         except BaseException as exc:
             _fail(report_fd, "namespace", exc)
         if child:
-            _relay(child, max_fd)
+            _relay(child, max_fd, limits.cpu_s)
         try:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if select.select([alive], [], [], 0)[0]:  # the launcher died before the line above

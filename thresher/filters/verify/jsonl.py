@@ -29,6 +29,7 @@ __all__ = [
     "Line",
     "check_input",
     "dump_line",
+    "iter_blocks",
     "iter_lines",
     "open_input",
     "parse_line",
@@ -102,6 +103,22 @@ def iter_lines(
             yield _decode(number, raw, size)
     except OSError as exc:
         raise InputError(f"cannot read input: {exc.strerror}", source=source or None) from exc
+
+
+def iter_blocks(
+    fh: IO[bytes], *, lines: int, max_bytes: int, max_line_bytes: int, source: str = ""
+) -> Iterator[list[Line]]:
+    """The stream's lines in blocks of at most `lines` lines or about `max_bytes` input bytes."""
+    block: list[Line] = []
+    held = 0
+    for line in iter_lines(fh, max_bytes=max_line_bytes, source=source):
+        block.append(line)
+        held += line.size
+        if len(block) >= lines or held >= max_bytes:
+            yield block
+            block, held = [], 0
+    if block:
+        yield block
 
 
 def _too_long(number: int, size: int, max_bytes: int) -> str:
@@ -239,15 +256,10 @@ def verify_jsonl(
     counts: dict[str, int] = {}
     fh = open_input(path)
     with fh if str(path) != "-" else nullcontext(fh), VerifyPool(workers=workers) as pool:
-        block: list[Line] = []
-        held = 0
-        for line in iter_lines(fh, max_bytes=max_line_bytes, source=str(path)):
-            block.append(line)
-            held += line.size
-            if len(block) >= BLOCK or held >= BLOCK_BYTES:
-                _verify_block(block, out, pool, timeout_s, by_kind, counts, on_done)
-                block, held = [], 0
-        if block:
+        blocks = iter_blocks(
+            fh, lines=BLOCK, max_bytes=BLOCK_BYTES, max_line_bytes=max_line_bytes, source=str(path)
+        )
+        for block in blocks:
             _verify_block(block, out, pool, timeout_s, by_kind, counts, on_done)
     return counts
 
