@@ -459,6 +459,16 @@ def run(
         ),
     ] = None,
     allow_weak_sandbox: WeakSandboxOption = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the stages' batches on a Ray cluster: 'auto' (the cluster this machine "
+            "joined), HOST:6379 or ray://HOST:10001; needs a PostgreSQL (or SQLite) lake. "
+            "Overrides the recipe's runtime.ray.address.",
+        ),
+    ] = None,
     verbose: VerboseOption = False,
     sign_key: SignKeyOption = None,
 ) -> None:
@@ -470,6 +480,8 @@ def run(
     planned, location = plan_command(
         recipe, lake, console=console, max_rollouts=max_rollouts, sign_key=sign_key
     )
+    if ray:
+        planned = planned.on_ray(ray)
     with _quiet(location, "run", verbose):
         run_command(planned, location, export=export, console=console, sign_key=sign_key)
 

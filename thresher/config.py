@@ -28,6 +28,8 @@ __all__ = [
     "DecontamConfig",
     "SelectionConfig",
     "ExportConfig",
+    "RayConfig",
+    "RuntimeConfig",
     "load_recipe",
     "parse_recipe",
     "recipe_hash",
@@ -340,6 +342,46 @@ class ExportConfig(_Section):
     shard_rows: int = Field(50_000, gt=0, description="rows per Parquet shard")
 
 
+class RayConfig(_Section):
+    """Where the run executes when it runs on a Ray cluster (not part of the recipe hash)."""
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster to run on: 'auto' joins the cluster this machine belongs to, "
+        "'HOST:PORT' a head node, 'ray://HOST:10001' a Ray client; None = in this process",
+    )
+    generation_actors: int | None = Field(
+        None,
+        gt=0,
+        description="vLLM engine actors (data parallelism); None = one per tensor_parallel_size "
+        "GPUs of the cluster (one on a CPU cluster)",
+    )
+    gpu: bool | None = Field(
+        None,
+        description="whether engine actors reserve GPUs (tensor_parallel_size each); None = when "
+        "the cluster has GPUs",
+    )
+    cpus_per_task: float = Field(1.0, gt=0, description="CPUs a CPU-stage batch task reserves")
+    tasks_per_stage: int | None = Field(
+        None,
+        gt=0,
+        description="batches a CPU stage is split into at least; None = the cluster's CPUs "
+        "divided by cpus_per_task, with at least min_batch ids each",
+    )
+    min_batch: int = Field(
+        64,
+        gt=0,
+        description="ids a CPU-stage batch holds at least when tasks_per_stage is None (a batch "
+        "pays a fixed cost: a worker, opening the lake, loading an embedder)",
+    )
+
+
+class RuntimeConfig(_Section):
+    """Where the run executes; the same recipe runs in one process or on a cluster."""
+
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+
 class Recipe(_Section):
     """A curation run: problems, generation, labels, selection, and exports."""
 
@@ -355,6 +397,7 @@ class Recipe(_Section):
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
     def hash(self) -> str:
         """The recipe hash: SHA-256 of its canonical JSON."""
@@ -372,6 +415,11 @@ class Recipe(_Section):
         stem = re.sub(r"[^A-Za-z0-9._\-]+", "-", source.split(":", 1)[-1]).strip("-")
         return stem or "problems"
 
+    def on_ray(self, address: str) -> Recipe:
+        """The same recipe run on the Ray cluster at `address` (`--ray`; the hash is unchanged)."""
+        ray = self.runtime.ray.model_copy(update={"address": address})
+        return self.model_copy(update={"runtime": self.runtime.model_copy(update={"ray": ray})})
+
     def to_yaml(self) -> str:
         """The recipe as YAML (every field, defaults included)."""
         import yaml  # loaded on use: the CLI imports this module at start-up
@@ -380,10 +428,11 @@ class Recipe(_Section):
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """SHA-256 over the canonical JSON of a validated recipe (defaults filled in)."""
+    """SHA-256 over the canonical JSON of a validated recipe (defaults filled in); where it runs
+    (`runtime`) is left out, so a run on a cluster tags the same recipe as one on a laptop."""
     from thresher.schemas.ids import canonical_json, sha256_hex
 
-    return sha256_hex(canonical_json(recipe.model_dump(mode="json")))
+    return sha256_hex(canonical_json(recipe.model_dump(mode="json", exclude={"runtime"})))
 
 
 def _compose_lines(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:

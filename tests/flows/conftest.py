@@ -105,8 +105,11 @@ class NoEngine:
         pass
 
 
-def build_stored_lake(root: Path, *, name: str = "stored", export: str = "") -> tuple[Recipe, Path]:
-    """A recipe over a problem file, and a lake holding all of its rollouts (no labels yet)."""
+def build_stored_lake(
+    root: Path, *, name: str = "stored", export: str = "", lake: str | None = None
+) -> tuple[Recipe, Path]:
+    """A recipe over a problem file, and a lake holding all of its rollouts (no labels yet);
+    the lake is `root/lake` unless `lake` names another location (a PostgreSQL catalog)."""
     root.mkdir(parents=True, exist_ok=True)
     source = root / "problems.jsonl"
     source.write_text(
@@ -138,6 +141,6 @@ export: {{formats: [sft, rl, dpo, prm], out: "{root / "exports"}"{export}}}
         for k, text in enumerate(STORED_TRACES)
     ]
     lake_dir = root / "lake"
-    with Lake.open(lake_dir) as lake:
-        lake.append("rollouts", rollouts)
+    with Lake.open(lake or lake_dir) as opened:
+        opened.append("rollouts", rollouts)
     return recipe, lake_dir

@@ -28,7 +28,9 @@ def _console_scripts() -> set[str]:
 
 def test_services_ports_and_dependencies() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", "prefect-server", "vllm", "worker"}
+    assert set(services) == {
+        "postgres", "prefect-server", "vllm", "worker", "ray-head", "ray-gpu-worker"
+    }  # fmt: skip
     assert "4200:4200" in services["prefect-server"]["ports"]
     assert "8000:8000" in services["vllm"]["ports"]
     assert services["worker"]["depends_on"]["prefect-server"]["condition"] == "service_healthy"
@@ -115,6 +117,40 @@ def test_worker_command_is_the_thresher_schedule_command() -> None:
     assert loaded.generation.base_url == "http://vllm:8000/v1"
     dockerfile = ROOT / COMPOSE["services"]["worker"]["build"]["dockerfile"]
     assert dockerfile.is_file()
+
+
+def test_ray_head_and_gpu_workers_share_the_lake_and_the_drivers_ray() -> None:
+    services = COMPOSE["services"]
+    head, gpu_worker, worker = services["ray-head"], services["ray-gpu-worker"], services["worker"]
+    assert head["profiles"] == gpu_worker["profiles"] == ["ray"]  # opt-in: `--profile ray`
+    assert head["command"][:3] == ["ray", "start", "--head"] and "--block" in head["command"]
+    port = head["command"][head["command"].index("--port") + 1]
+    assert gpu_worker["command"] == ["ray", "start", "--address", f"ray-head:{port}", "--block"]
+    assert gpu_worker["depends_on"]["ray-head"]["condition"] == "service_healthy"
+    gpu = gpu_worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    # Every node reaches the Prefect server and sees the lake's data path where the driver does.
+    data_path = worker["environment"]["THRESHER_LAKE"].rsplit("|", 1)[1]
+    for node in (head, gpu_worker):
+        assert node["environment"]["PREFECT_API_URL"] == worker["environment"]["PREFECT_API_URL"]
+        assert f"lake-data:{data_path}" in node["volumes"]
+    assert "THRESHER_RAY_ADDRESS" in worker["environment"]
+    # The driver (worker image) and the nodes (ray image): same Python, same pinned Ray.
+    images = [ROOT / s["build"]["dockerfile"] for s in (head, gpu_worker, worker)]
+    bases = {re.search(r"^FROM (\S+)", p.read_text(), re.M).group(1) for p in images}  # type: ignore[union-attr]
+    assert bases == {"python:3.11-slim"}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    lock = (ROOT / "requirements" / "cpu.lock").read_text().splitlines()
+    ray_pin = re.search(r'"ray\[default\]==([0-9.]+)"', pyproject)
+    assert ray_pin and f"ray=={ray_pin.group(1)}" in lock
+    assert importlib.metadata.version("ray") == ray_pin.group(1)
+    # The commands exist here with the options the compose file passes.
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
+    assert ray_cli is not None
+    done = subprocess.run([ray_cli, "start", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    for flag in {a for a in head["command"] + gpu_worker["command"] if a.startswith("--")}:
+        assert flag in done.stdout, flag
 
 
 def test_prefect_yaml_deployments_point_at_the_curate_flow() -> None:

@@ -30,6 +30,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from thresher.config import Recipe, load_recipe  # noqa: E402
+from thresher.filters.flaws.judge import JudgeLabeler  # noqa: E402
+from thresher.flows.runtime import RAY_ENV, RayRuntime  # noqa: E402
 from thresher.schemas import TransientError  # noqa: E402
 from thresher.schemas.signing import Signer  # noqa: E402
 from thresher.stages import (  # noqa: E402
@@ -64,6 +66,7 @@ class CurateSummary:
     exports: dict[str, str] = field(default_factory=dict)
     problems: int = 0
     work: dict[str, int] = field(default_factory=dict)  # rows/traces each stage produced
+    nodes: list[str] = field(default_factory=list)  # Ray nodes that ran batches (none in process)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-compatible form (the flow's return value)."""
@@ -79,6 +82,7 @@ class RunContext:
     engine: Any = None  # the generation engine; built on first use unless handed in
     owns_engine: bool = False
     reporter: Reporter | None = None
+    ray: RayRuntime | None = None  # set when the run's batches run on a Ray cluster
     sign_key: str | None = None  # an Ed25519 private key (PEM file) signing the chain head
 
     @property
@@ -231,7 +235,12 @@ def _pipeline(
         if ctx.reporter is not None:
             ctx.reporter(name, "running")
         start = time.perf_counter()
-        out = call(fn, ctx, *args)
+        on_ray = _on_ray(ctx, name)
+        out = (
+            ctx.ray.run_stage(ctx.lake, on_ray, *args)
+            if ctx.ray and on_ray
+            else call(fn, ctx, *args)
+        )
         elapsed = time.perf_counter() - start
         timings[name] = timings.get(name, 0.0) + elapsed
         if isinstance(out, int):
@@ -260,7 +269,24 @@ def _pipeline(
         version=selected["version"], snapshot_id=selected["snapshot_id"], flow_run_id=run_id,
         funnel=selected["funnel"], head_hash=selected["head_hash"], timings=timings,
         exports=exports, problems=len(problem_ids), work=work,
+        nodes=sorted(ctx.ray.nodes) if ctx.ray else [],
     )  # fmt: skip
+
+
+def _on_ray(ctx: RunContext, step: str) -> str:
+    """The stage whose batches a flow step runs on the cluster ('' = in the flow process):
+    skipped stages stay here (their task returns 0), the judge needs an engine actor."""
+    recipe = ctx.recipe
+    if step == "label":
+        judged = recipe.labels.judge_model or JudgeLabeler.name in recipe.labels.labelers
+        return "judge" if judged and not recipe.labels.judge_base_url else "label"
+    on = {
+        "generate": True, "verify": True, "provenance": recipe.provenance.enabled,
+        "dedup": recipe.dedup.enabled, "decontam": bool(recipe.decontam.benchmarks),
+    }  # fmt: skip
+    if not on.get(step, False):
+        return ""
+    return "decontaminate" if step == "decontam" else step
 
 
 def _load(recipe: str | dict[str, Any] | Recipe) -> Recipe:
@@ -278,10 +304,13 @@ def _run(
     *,
     engine: Any = None,
     reporter: Reporter | None = None,
+    ray: RayRuntime | None = None,
     sign_key: str | None = None,
 ) -> CurateSummary:
     with Lake.open(resolve_lake(lake, recipe.lake)) as opened:
-        ctx = RunContext(opened, recipe, engine=engine, reporter=reporter, sign_key=sign_key)
+        ctx = RunContext(
+            opened, recipe, engine=engine, reporter=reporter, ray=ray, sign_key=sign_key
+        )
         try:
             return _pipeline(ctx, run_id, do_export, call)
         finally:
@@ -296,11 +325,14 @@ def curate(
     sign_key: str | None = None,
 ) -> dict[str, Any]:
     """Curate a recipe end to end and tag a dataset version (deployments run this);
-    `sign_key` is an Ed25519 private key file (PEM) that signs the decision-chain head."""
+    `sign_key` is an Ed25519 private key file (PEM) that signs the decision-chain head. A recipe
+    with `runtime.ray.address` (or a deployment with `$THRESHER_RAY_ADDRESS`) runs as a subflow
+    on that Ray cluster."""
+    loaded = _load(recipe)
+    if loaded.runtime.ray.address or os.environ.get(RAY_ENV):
+        return run_curate(loaded, lake, export=export, sign_key=sign_key).as_dict()
     run_id = str(flow_run.get_id() or "")
-    return _run(
-        _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), sign_key=sign_key
-    ).as_dict()
+    return _run(loaded, lake, export, run_id, lambda fn, *a: fn(*a), sign_key=sign_key).as_dict()
 
 
 def run_curate(
@@ -314,22 +346,33 @@ def run_curate(
 ) -> CurateSummary:
     """Run the curate flow for a recipe; `engine` reuses an already started engine.
 
-    The engine and the console go into a flow made for this call, never into module state."""
+    The engine and the console go into a flow made for this call, never into module state.
+    With `runtime.ray.address` set, the flow runs with prefect-ray's task runner and its stages'
+    batches run on that cluster (flows/runtime.py); `engine` then only names the generation
+    model for planning (engine actors build their own engines)."""
     loaded = _load(recipe)
     reporter = _console_reporter(progress_console) if progress_console is not None else None
+    ray = RayRuntime.for_recipe(loaded, resolve_lake(lake, loaded.lake), engine)
 
     def this_run(
         recipe: dict[str, Any], lake: str | None, export: bool, sign_key: str | None
     ) -> dict[str, Any]:
         run_id = str(flow_run.get_id() or "")
         summary = _run(
-            _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a), engine=engine,
-            reporter=reporter, sign_key=sign_key,
+            _load(recipe), lake, export, run_id, lambda fn, *a: fn(*a),
+            engine=None if ray else engine, reporter=reporter, ray=ray, sign_key=sign_key,
         )  # fmt: skip
         return summary.as_dict()
 
-    run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
-    state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
+    if ray is None:
+        run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
+        state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
+        return CurateSummary(**state)
+    with ray.connected() as runner:
+        run_flow = flow(name="curate", persist_result=False, log_prints=True, task_runner=runner)(
+            this_run
+        )
+        state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
     return CurateSummary(**state)
 
 
