@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup postgres browser demo test test-fast lint bench clean
+.PHONY: setup postgres browser demo test test-all lint bench clean
 
 setup: $(STAMP)
 
@@ -47,11 +47,13 @@ postgres:
 demo: setup
 	$(BIN)/thresher run recipes/default.yaml
 
+# The default suite: everything but `slow` (vLLM engines, trainer clients, Ray clusters), `gpu`
+# and `hub`. `make test-all` adds the slow tests (about an hour more on 2 cores).
 test: setup postgres browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-test-fast: setup postgres browser
 	$(BIN)/python -m pytest -m "not slow and not gpu and not hub" $(PYTEST_ARGS)
+
+test-all: setup postgres browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check thresher tests benchmarks
