@@ -39,8 +39,16 @@ def test_prefix_cut_takes_whole_sentences():
     assert sentence_ends(text)[-1] == len(text)
     assert prefix_cut(text, 0.1) == "First we add."
     assert prefix_cut(text, 0.5) == "First we add. Then we carry the one."
-    assert prefix_cut(text, 0.99) == text
-    assert prefix_cut("", 0.5) == ""
+    assert prefix_cut(text, 0.99) == "First we add. Then we carry the one."  # never the last
+    assert prefix_cut("", 0.5) == "" and prefix_cut("One sentence only.", 0.5) == ""
+
+
+def test_a_prefix_never_holds_the_final_answer():
+    trace = "Leila has 11 beads.\n11 * 4 = 44\n</think>\nThe answer is 44."
+    for fraction in (0.25, 0.5, 0.9, 1.0):
+        assert prefix_cut(trace, fraction) == "Leila has 11 beads."
+    gsm8k = "She has 16 - 3 = 13 eggs. She sells 13 * 2 = 26 dollars.\n#### 26"
+    assert prefix_cut(gsm8k, 0.9) == "She has 16 - 3 = 13 eggs."
 
 
 def test_privileged_prompt_holds_the_reference_and_on_policy_does_not():

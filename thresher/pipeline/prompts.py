@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from thresher.schemas import Problem
+from thresher.text.split import reasoning_before_answer
 
 __all__ = [
     "PROMPT_VERSION",
@@ -72,11 +73,12 @@ def sentence_ends(text: str) -> list[int]:
 
 
 def prefix_cut(text: str, fraction: float) -> str:
-    """The shortest run of whole leading sentences covering at least `fraction` of `text`."""
-    if fraction <= 0 or not text:
+    """The shortest run of whole leading sentences covering at least `fraction` of the trace's
+    reasoning, always short of its last sentence: a prefix never holds the final answer, nor the
+    step that states it (a continuation of a privileged trace must not inherit its answer)."""
+    reasoning = reasoning_before_answer(text).rstrip()
+    ends = sentence_ends(reasoning)[:-1]  # the reasoning's own end is never a cut
+    if fraction <= 0 or not ends:
         return ""
-    goal = fraction * len(text)
-    for end in sentence_ends(text):
-        if end >= goal:
-            return text[:end]
-    return text
+    goal = fraction * len(reasoning)
+    return reasoning[: next((end for end in ends if end >= goal), ends[-1])]
