@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 SLOW_DEDUP = textwrap.dedent(
     """
     import sys, time
-    from thresher.filters.dedup_run import run_dedup
+    from thresher.config import DedupConfig
     from thresher.filters.embed import Embedder
+    from thresher.stages.dedup import run
     from thresher.storage import Lake
 
     embedder = Embedder()
@@ -35,7 +36,7 @@ SLOW_DEDUP = textwrap.dedent(
     embedder.embed = slow
     print("embedder ready", flush=True)
     with Lake.open(sys.argv[1]) as lake:
-        run_dedup(lake, "mini", embedder=embedder, batch_size=4, progress=False)
+        run(lake, "mini", DedupConfig(batch_size=4), embedder=embedder, progress=False)
     print("finished", flush=True)
     """
 )
@@ -47,9 +48,9 @@ def embeddings(path) -> int:
 
 
 def test_a_killed_dedup_keeps_the_embedding_batches_it_committed(tmp_path):
-    from thresher.filters.dedup_run import run_dedup
-
+    from thresher.config import DedupConfig
     from thresher.filters.embed import Embedder
+    from thresher.stages.dedup import run
 
     path = tmp_path / "lake"
     problem = Problem(source="mini", question="How many apples?")
@@ -81,6 +82,6 @@ def test_a_killed_dedup_keeps_the_embedding_batches_it_committed(tmp_path):
     embedder = Embedder()
     embedder.setup()
     with Lake.open(path) as lake:
-        report = run_dedup(lake, "mini", embedder=embedder, batch_size=4, progress=False)
+        report = run(lake, "mini", DedupConfig(batch_size=4), embedder=embedder, progress=False)
     assert (report.embeddings_reused, report.embedded_now) == (kept, 32 - kept)
     assert embeddings(path) == 32
