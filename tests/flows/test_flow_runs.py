@@ -108,7 +108,9 @@ def test_a_hub_push_that_fails_twice_is_retried_and_lands(
     tmp_path: Path, flaky_hub: type[_FlakyHub], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _no_retry_delay(monkeypatch)
-    recipe, lake = build_stored_lake(tmp_path, export=", push_to_hub: me/tiny, private: true")
+    recipe, lake = build_stored_lake(
+        tmp_path, export=", push_to_hub: me/tiny, private: true, license: apache-2.0"
+    )
     summary = run_curate(recipe, str(lake), engine=NoEngine())
     # Four formats are pushed: the first repo creation fails twice (503) and is retried.
     assert flaky_hub.calls.count("/api/repos/create") == 2 + 4
@@ -123,7 +125,7 @@ def test_a_refused_push_is_a_user_error_and_is_not_retried(
 
     _no_retry_delay(monkeypatch)
     monkeypatch.setenv("HF_TOKEN", "not-the-token")
-    recipe, lake = build_stored_lake(tmp_path, export=", push_to_hub: me/tiny")
+    recipe, lake = build_stored_lake(tmp_path, export=", push_to_hub: me/tiny, license: apache-2.0")
     with pytest.raises(HubPushError, match="HTTP 401"):
         run_curate(recipe, str(lake), engine=NoEngine())
     assert flaky_hub.calls.count("/api/repos/create") == 1
