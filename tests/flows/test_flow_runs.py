@@ -73,6 +73,11 @@ class _FlakyHub(BaseHTTPRequestHandler):
             )
         return self._json(404, {"error": self.path})
 
+    def do_GET(self) -> None:  # noqa: N802
+        if "/tree/" in self.path:  # list_repo_files before a push: a new repo holds nothing
+            return self._json(200, [])
+        return self._json(404, {"error": self.path})
+
 
 @pytest.fixture()
 def flaky_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_FlakyHub]]:
