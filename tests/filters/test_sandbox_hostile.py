@@ -219,3 +219,31 @@ def test_the_cpu_limit_is_a_timeout_before_the_wall_limit() -> None:
     r = run_program("while True: pass", b"", SandboxLimits(wall_s=30, cpu_s=1))
     assert r.status == "timeout" and "cpu time limit" in r.reason, r
     assert not r.killed  # the kernel ended it, not the wall clock
+
+
+@pytest.mark.parametrize("mode", ["root", "userns", "basic"])
+def test_a_supervisor_holding_many_files_still_runs_programs(mode: str) -> None:
+    # A supervisor with more descriptors open than the program may have (vLLM opens hundreds)
+    # still starts programs, and the program still gets only the open-files limit.
+    from thresher.filters.sandbox.modes import basic_features
+    from thresher.filters.sandbox.run import execute
+
+    if mode == "root" and isolation_mode() != "root":
+        pytest.skip("the root mode needs root")
+    source = """
+        held = []
+        try:
+            while True:
+                held.append(open("/dev/null"))
+        except OSError as exc:
+            print(exc.errno, len(held) < 64)
+        """
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(4 * FAST.open_files)]
+    try:
+        features = basic_features() if mode == "basic" else None
+        r = execute(mode, textwrap.dedent(source), b"", FAST, features=features)
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert r.status == "ok", r
+    assert r.stdout == b"24 True\n"  # EMFILE within the limit

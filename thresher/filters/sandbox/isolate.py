@@ -90,10 +90,16 @@ def _set_limits(limits: SandboxLimits, nproc: bool) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.scratch_mb << 20,) * 2)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if nproc:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+
+
+def _limit_open_files(limits: SandboxLimits) -> None:
+    """The open-files limit, set last: until exec the child still holds every descriptor of the
+    supervisor (subprocess closes them only after this preexec), and a supervisor with more open
+    than the limit (vLLM opens hundreds) would make the setup's own opens fail with EMFILE."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
 
 
 def _fail(report_fd: int, stage: str, exc: BaseException) -> NoReturn:
@@ -181,6 +187,7 @@ def preexec_for(setup: Confinement, place: str, report_fd: int) -> Callable[[], 
             rootfs.enter_root(setup.plan, place, limits.scratch_mb, owner)
             _drop_privileges(setup.uid if setup.mode == "root" else None, bounding=True)
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a uid change clears it
+            _limit_open_files(limits)
             if setup.seccomp:
                 confine.install_seccomp(confine.ALWAYS_DENIED)
         except BaseException as exc:
@@ -195,6 +202,7 @@ def preexec_for(setup: Confinement, place: str, report_fd: int) -> Callable[[], 
             if setup.landlock:
                 devices = ["/dev/" + d for d in rootfs.DEVICES]
                 confine.restrict_filesystem(setup.plan.readable(), [place], devices, setup.landlock)
+            _limit_open_files(limits)
             if setup.seccomp:
                 confine.install_seccomp(confine.ALWAYS_DENIED + confine.BASIC_DENIED)
             os.chdir(place)
