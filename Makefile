@@ -47,8 +47,9 @@ postgres:
 demo: setup
 	$(BIN)/thresher run recipes/default.yaml
 
-# The default suite: everything but `slow` (vLLM engines, trainer clients, Ray clusters), `gpu`
-# and `hub`. `make test-all` adds the slow tests (about an hour more on 2 cores).
+# The default suite: everything but `slow` (vLLM engine details, trainer clients, the curate flow
+# end to end), `gpu` and `hub`. It includes the two-node Ray cluster tests and the many-writer
+# lake tests on PostgreSQL. `make test-all` adds the slow tests (about an hour more on 2 cores).
 test: setup postgres browser
 	$(BIN)/python -m pytest -m "not slow and not gpu and not hub" $(PYTEST_ARGS)
 

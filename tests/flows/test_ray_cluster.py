@@ -58,7 +58,6 @@ def kill_when_committed(cluster: Any, node: Any, location: str, table: str) -> t
     return watcher
 
 
-@pytest.mark.slow
 def test_cpu_stages_on_two_nodes_match_one_process(
     cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
 ) -> None:
@@ -77,7 +76,6 @@ def test_cpu_stages_on_two_nodes_match_one_process(
     assert len(on_ray.nodes) == 2 and not local.nodes
 
 
-@pytest.mark.slow
 def test_a_worker_killed_mid_stage_leaves_the_others_to_finish(
     cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
 ) -> None:
@@ -123,6 +121,26 @@ def test_run_with_ray_refuses_a_lake_one_process_writes(tmp_path: Path) -> None:
     assert "postgres:" in proc.stderr  # the hint shows the catalog that works
 
 
+def test_the_weak_sandbox_option_reaches_every_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thresher.filters.sandbox import allow_weak_sandbox
+    from thresher.flows.runtime import RayRuntime
+
+    monkeypatch.delenv("THRESHER_ALLOW_WEAK_SANDBOX", raising=False)
+    recipe, _ = build_stored_lake(tmp_path)
+    runtime = RayRuntime.for_recipe(recipe.on_ray("auto"), f"sqlite:{tmp_path / 'shared'}")
+    assert runtime is not None
+    assert "THRESHER_ALLOW_WEAK_SANDBOX" not in runtime.init_kwargs(None)["runtime_env"]["env_vars"]
+    allow_weak_sandbox(True)  # what `thresher run --allow-weak-sandbox` does in the driver
+    try:
+        env = runtime.init_kwargs("http://127.0.0.1:4200/api")["runtime_env"]["env_vars"]
+    finally:
+        allow_weak_sandbox(False)
+    assert env["THRESHER_ALLOW_WEAK_SANDBOX"] == "1"
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
+
+
 # Greedy sampling: the engine actor and the test run's shared engine (same settings) write the
 # same completions, so every later row can be compared.
 GENERATED = """
@@ -142,7 +160,6 @@ dedup: {{enabled: true, method: {dedup}}}
 """
 
 
-@pytest.mark.slow
 def test_curate_on_the_embedded_model_matches_one_process(
     cluster: Any, postgres_server: Any, vllm_engine: Any, tmp_path: Path
 ) -> None:
@@ -158,7 +175,6 @@ def test_curate_on_the_embedded_model_matches_one_process(
     assert got == expected
 
 
-@pytest.mark.slow
 def test_a_worker_killed_mid_generation_leaves_a_lake_a_rerun_completes(
     postgres_server: Any, tmp_path: Path
 ) -> None:

@@ -12,12 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from thresher.storage import Lake
 from thresher.storage.migrations import MIGRATIONS_TABLE, migration_names
-
-pytestmark = pytest.mark.slow
 
 # Waits for the go file, then ingests problems [start, start + n) in batches (some inlined,
 # most written as files), as `thresher ingest` would: the same ids from every writer.

@@ -202,7 +202,11 @@ class RayRuntime:
     def init_kwargs(self, api_url: str | None) -> dict[str, Any]:
         """`ray.init` arguments: the cluster address, and what the driver's environment must
         hand to every worker (the Prefect API, the sandbox policy, offline settings)."""
+        from thresher.filters.sandbox import weak_sandbox_accepted
+
         env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV)}
+        if weak_sandbox_accepted():  # `--allow-weak-sandbox` holds on every node, not only here
+            env["THRESHER_ALLOW_WEAK_SANDBOX"] = "1"
         if api_url:
             env["PREFECT_API_URL"] = api_url
         return {

@@ -11,6 +11,7 @@ from thresher.filters.sandbox.modes import (
     isolation_mode,
     set_reporter,
     unprotected,
+    weak_sandbox_accepted,
     weak_sandbox_allowed,
 )
 from thresher.filters.sandbox.run import run_program, sandbox_python
@@ -30,5 +31,6 @@ __all__ = [
     "sandbox_python",
     "set_reporter",
     "unprotected",
+    "weak_sandbox_accepted",
     "weak_sandbox_allowed",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "isolation_mode",
     "set_reporter",
     "unprotected",
+    "weak_sandbox_accepted",
     "weak_sandbox_allowed",
 ]
 
@@ -166,6 +167,13 @@ def allow_weak_sandbox(allow: bool = True) -> None:
     _settings["allow_weak"] = allow
 
 
+def weak_sandbox_accepted() -> bool:
+    """Whether this process accepts the basic mode (the CLI option, a recipe block in progress,
+    or ``THRESHER_ALLOW_WEAK_SANDBOX``): what a run hands on to the processes it starts."""
+    env = os.environ.get("THRESHER_ALLOW_WEAK_SANDBOX", "").lower() in ("1", "true", "yes")
+    return env or bool(_settings["allow_weak"])
+
+
 @contextlib.contextmanager
 def weak_sandbox_allowed(allow: bool) -> Iterator[None]:
     """Within the block, also accept the basic mode when ``allow`` (a recipe's setting)."""
@@ -205,9 +213,8 @@ def admit_code_execution(allow_weak: bool = False) -> str:
     if mode in STRONG:
         _report(line, warn=False)
         return line
-    env = os.environ.get("THRESHER_ALLOW_WEAK_SANDBOX", "").lower() in ("1", "true", "yes")
     gaps = "; ".join(unprotected(mode))
-    if not (allow_weak or env or _settings["allow_weak"]):
+    if not (allow_weak or weak_sandbox_accepted()):
         raise WeakSandboxError(
             f"code verification needs an isolating sandbox, and only the weak 'basic' mode works "
             f"here ({describe(mode)}). It does NOT protect: {gaps}",
