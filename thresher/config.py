@@ -372,7 +372,8 @@ class RayConfig(_Section):
         64,
         gt=0,
         description="ids a CPU-stage batch holds at least when tasks_per_stage is None (a batch "
-        "pays a fixed cost: a worker, opening the lake, loading an embedder)",
+        "pays a fixed cost: a worker, opening the lake, loading an embedder); a stage with "
+        "fewer pending ids runs in the flow process",
     )
 
 

@@ -141,6 +141,17 @@ def test_the_weak_sandbox_option_reaches_every_node(
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
 
 
+def test_a_stage_smaller_than_one_batch_runs_in_the_flow_process(tmp_path: Path) -> None:
+    from thresher.flows.runtime import RayRuntime
+
+    recipe, _ = build_stored_lake(tmp_path)
+    runtime = RayRuntime.for_recipe(recipe.on_ray("auto"), f"sqlite:{tmp_path / 'shared'}")
+    assert runtime is not None and runtime.config.min_batch == 64
+    assert runtime.in_flow_process(63) and not runtime.in_flow_process(64)
+    runtime.config = runtime.config.model_copy(update={"tasks_per_stage": 2})
+    assert not runtime.in_flow_process(1)  # an explicit split always goes to the cluster
+
+
 # Greedy sampling: the engine actor and the test run's shared engine (same settings) write the
 # same completions, so every later row can be compared.
 GENERATED = """
@@ -173,6 +184,9 @@ def test_curate_on_the_embedded_model_matches_one_process(
         expected, got = lake_rows(a), lake_rows(b)
     assert len(expected["rollouts"]) == 3 * 2 * 2 and expected["trace_scores"]
     assert got == expected
+    # Generation and scoring ran in an engine actor; twelve traces (fewer than one min_batch)
+    # were verified, labelled and embedded in the flow process.
+    assert len(on_ray.nodes) == 1
 
 
 def test_a_worker_killed_mid_generation_leaves_a_lake_a_rerun_completes(

@@ -8,7 +8,8 @@ whole-set steps (`Stage.finish`, select, export); the batches run on the cluster
 * CPU stages (verify, label with rule labelers, decontaminate, dedup embedding) fan out as one
   Prefect task per batch, submitted through the task runner with declared resources
   (`num_cpus`), so each batch is a Ray task on whichever node has a free CPU (the code sandbox
-  runs on the node that verifies).
+  runs on the node that verifies). A stage with fewer pending ids than `min_batch` runs in the
+  flow process instead: one small batch gains nothing from the cluster.
 * GPU stages (generation, provenance scoring, the in-process judge) run in vLLM engine actors,
   one per `tensor_parallel_size` GPU group (`num_gpus` only when the cluster has GPUs), each fed
   batches of ids by the driver and committing each batch to the lake as it finishes. More
@@ -315,16 +316,31 @@ class RayRuntime:
         if planned:
             if name in GPU_STAGES:
                 results = self._on_actors(name, mode, planned)
+            elif self.in_flow_process(report.pending):
+                results = [self._here(stage, lake, [i for b in planned for i in b])]
             else:
                 results = self._as_tasks(name, self._spread(planned, stage.batch_size))
             for out in results:
-                self.nodes.add(out["node"])
+                if out["node"]:
+                    self.nodes.add(out["node"])
                 report.rows += out["rows"]
                 report.processed += out["processed"]
         work = sum(out["work"] for out in results) if planned else 0
         before = report.rows
         stage.finish(lake, report)
         return work + (report.rows - before if name == "dedup" else 0)
+
+    def in_flow_process(self, ids: int) -> bool:
+        """Whether a CPU stage of `ids` pending ids runs in the flow process: fewer than one
+        `min_batch` (a re-run completing a few ids, a small run) gain nothing from the cluster
+        and would pay a worker's start-up for it. Never when `tasks_per_stage` is set."""
+        return not self.config.tasks_per_stage and ids < self.config.min_batch
+
+    def _here(self, stage: Stage[Any], lake: Lake, ids: list[str]) -> dict[str, Any]:
+        from thresher.filters.sandbox import weak_sandbox_allowed
+
+        with weak_sandbox_allowed(self.recipe.verify.allow_weak_sandbox):
+            return {**stage_batch(stage, lake, self.recipe.problem_set, ids), "node": ""}
 
     def _spread(self, planned: list[list[str]], size: int) -> list[list[str]]:
         """A CPU stage's ids in at least as many batches as it gets CPU slots."""
