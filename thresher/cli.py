@@ -6,7 +6,6 @@ a test checks against the sections), and the command builds that section and cal
 exactly as a recipe run does.
 """
 
-from __future__ import annotations
 
 import os
 import sys
