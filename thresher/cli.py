@@ -6,7 +6,6 @@ a test checks against the sections), and the command builds that section and cal
 exactly as a recipe run does.
 """
 
-
 import os
 import sys
 from typing import Annotated, Any
