@@ -13,10 +13,11 @@ what each produced. thresher also verifies the answers and labels flaws (`thresh
 `thresher label`; timed separately and reported end to end); distilabel's output is the text and
 its token counts: no verdict, no label, no lake, no version. Prints JSON with a `targets` list.
 
-KNOWN DEFECT (measured 2026-12-01, 8 problems x 4 samples, --max-tokens 32): distilabel still
-generated ~126 tokens per trace (4,032 output tokens against thresher's 1,000), so its
-`max_new_tokens` did not reach the server and the traces/s ratio is not like for like; compare
-the `output_tokens` of both sides before reading the target.
+Tokens are counted by the server (the change of vLLM's `vllm:generation_tokens_total` metric over
+each run), so both sides are counted alike. distilabel's own statistics are not used: with n
+samples per request each generation's metadata carries the whole request's usage, so their sum
+counts every token n times (an earlier run of this benchmark read that as distilabel ignoring
+the token limit; the server's count shows both sides generate to the same limit).
 
     python benchmarks/peers/bench_distilabel.py                    # 16 problems x 4 samples
     python benchmarks/peers/bench_distilabel.py --problems 64 --samples 4 --max-tokens 128
@@ -83,7 +84,7 @@ print("RESULT " + json.dumps({
     "seconds": seconds,
     "traces": sum(1 for t in texts if t),
     "columns": sorted(rows[0]) if rows else [],
-    "output_tokens": sum(tokens(row) for row in rows),
+    "reported_output_tokens": sum(tokens(row) for row in rows),  # n x the real count (n > 1)
 }))
 """
 
@@ -163,6 +164,18 @@ def _warm_up(base: str) -> None:
         resp.read()
 
 
+def server_generated_tokens(base: str) -> float:
+    """Tokens the server has generated so far (its Prometheus counter, summed over models)."""
+    root = base.rsplit("/v1", 1)[0]
+    with urllib.request.urlopen(f"{root}/metrics", timeout=60) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("vllm:generation_tokens_total")
+    )
+
+
 def _thresher(*args: str, env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
     done = subprocess.run(
@@ -207,6 +220,7 @@ def main() -> None:
         for r in range(args.rounds):
             order = ("distilabel", "thresher") if r % 2 == 0 else ("thresher", "distilabel")
             for side in order:
+                tokens_before = server_generated_tokens(base)
                 if side == "distilabel":
                     cfg = {
                         "instructions": instructions, "model": SERVED, "base_url": base,
@@ -251,6 +265,7 @@ def main() -> None:
                     got = {
                         "seconds": seconds, "verify_s": verify_s, "label_s": label_s, **facts,
                     }  # fmt: skip
+                got["server_output_tokens"] = server_generated_tokens(base) - tokens_before
                 got["traces_per_s"] = got["traces"] / got["seconds"]
                 runs[side].append(got)
                 print(f"{side}: {got['traces']} traces in {got['seconds']:.1f} s", file=sys.stderr)
@@ -272,6 +287,11 @@ def main() -> None:
         "distilabel": {"version": "1.5.3", "runs": runs["distilabel"]},
         "thresher": {"runs": runs["thresher"], "end_to_end_traces_per_s": round(end_to_end, 3)},
         "traces_per_s": {k: round(v, 3) for k, v in rate.items()},
+        # Like for like only when both sides generate about as many tokens per trace.
+        "server_tokens_per_trace": {
+            k: round(v[-1]["server_output_tokens"] / max(v[-1]["traces"], 1), 1)
+            for k, v in runs.items()
+        },
         "produced": {
             "distilabel": "generations (text) + token counts per row, in a Distiset; no verdict, "
             "no flaw label, no lake/version",
