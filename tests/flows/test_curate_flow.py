@@ -12,6 +12,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,17 +164,33 @@ def test_rerun_is_incremental_and_reselection_needs_no_engine(
     assert result.funnel["rollouts"] == clean_run["summary"].funnel["rollouts"]
 
 
-def _cli_run(root: Path, lake_dir: Path, kill_after: str | None = None) -> str:
-    """`thresher run` in a subprocess (its own engine); SIGKILL it when a progress line shows."""
+def _kill_when_committed(proc: subprocess.Popen[str], lake_dir: Path, killed: list[int]) -> None:
+    """SIGKILL the run's process group as soon as its lake holds a committed rollout."""
+    while proc.poll() is None:
+        try:
+            with Lake.open(lake_dir, read_only=True) as lake:
+                rows = lake.table_counts().get("rollouts", 0)
+        except Exception:  # noqa: BLE001 - the lake may not exist yet
+            rows = 0
+        if rows:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed.append(rows)
+            return
+        time.sleep(0.2)
+
+
+def _cli_run(root: Path, lake_dir: Path, kill_after_first_batch: bool = False) -> str:
+    """`thresher run` in a subprocess (its own engine); SIGKILLed, if asked, as soon as its first
+    generation batch is committed (the next one is then in flight)."""
     recipe_file = root / "e2e.yaml"
     root.mkdir(parents=True, exist_ok=True)
-    errors = root / f"stderr-{lake_dir.name}-{kill_after is not None}.log"
+    errors = root / f"stderr-{lake_dir.name}-{kill_after_first_batch}.log"
     recipe_file.write_text(RECIPE.replace("EXPORTS", str(root / "exports")))
     env = {
         **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": "1",
         "PREFECT_HOME": str(root / "prefect"),
-        "PYTHONUNBUFFERED": "1",  # progress lines must arrive as they are printed
+        "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "thresher.cli", "run", str(recipe_file), "--lake", str(lake_dir),
@@ -180,24 +198,23 @@ def _cli_run(root: Path, lake_dir: Path, kill_after: str | None = None) -> str:
         env=env, stdout=subprocess.PIPE, stderr=errors.open("w"), text=True,
         start_new_session=True,
     )  # fmt: skip
-    seen: list[str] = []
+    killed: list[int] = []
+    watcher = threading.Thread(target=_kill_when_committed, args=(proc, lake_dir, killed))
+    if kill_after_first_batch:
+        watcher.start()
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            if kill_after is not None and kill_after in line:
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
+        output = proc.stdout.read()
         proc.wait()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    output = "".join(seen)
-    if kill_after is None:
-        assert proc.returncode == 0, output + errors.read_text()[-3000:]
+    if kill_after_first_batch:
+        watcher.join()
+        assert killed, "the run ended before it could be killed:\n" + output
     else:
-        assert kill_after in output, "the run ended before it could be killed:\n" + output
+        assert proc.returncode == 0, output + errors.read_text()[-3000:]
     return output
 
 
@@ -205,9 +222,8 @@ def _cli_run(root: Path, lake_dir: Path, kill_after: str | None = None) -> str:
 def test_sigkill_then_rerun_ends_with_the_rows_of_a_clean_run(tmp_path: Path) -> None:
     # Every run is a separate `thresher run` process, one engine at a time, same settings.
     _cli_run(tmp_path / "a", tmp_path / "clean")
-    # `thresher run` reports each committed generation batch: kill right after the first,
-    # while the next batch is in flight.
-    _cli_run(tmp_path / "b", tmp_path / "killed", kill_after="on_policy: 1/3 problems")
+    # Killed as soon as its first generation batch is committed, while the next is in flight.
+    _cli_run(tmp_path / "b", tmp_path / "killed", kill_after_first_batch=True)
     with Lake.open(tmp_path / "killed", read_only=True) as lake:
         committed = lake.table_counts()["rollouts"]
         assert lake.versions() == []

@@ -46,8 +46,13 @@ class StageReport:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures."""
+        """JSON-ready figures: the fields and the figures a report derives from them (its
+        properties, e.g. `generated` and `existing` of a generate run)."""
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        for cls in type(self).__mro__:
+            for name, attr in vars(cls).items():
+                if isinstance(attr, property) and not name.startswith("_") and name not in out:
+                    out[name] = getattr(self, name)
         out["elapsed_s"] = round(self.elapsed_s, 3)
         return out
 
