@@ -39,6 +39,12 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"summary": summary, "rows": rows}
 
 
+def shared_lake(postgres_server: Any, tmp_path: Path) -> str:
+    """A fresh lake every node writes: a new database of the test run's PostgreSQL server, data
+    under `tmp_path`."""
+    return f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+
+
 def count(location: str, table: str) -> int:
     with Lake.open(location, read_only=True) as lake:
         return int(lake.query(f"SELECT count(*) AS n FROM {table}")["n"][0])
@@ -61,7 +67,7 @@ def kill_when_committed(cluster: Any, node: Any, location: str, table: str) -> t
 def test_cpu_stages_on_two_nodes_match_one_process(
     cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
 ) -> None:
-    shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+    shared = shared_lake(postgres_server, tmp_path)
     recipe, _ = build_stored_lake(tmp_path, lake=shared)
     recipe = recipe.on_ray(cluster.address)
     recipe.runtime.ray.tasks_per_stage = 2  # nine traces: one batch per node
@@ -79,7 +85,7 @@ def test_cpu_stages_on_two_nodes_match_one_process(
 def test_a_worker_killed_mid_stage_leaves_the_others_to_finish(
     cluster: Any, one_process: dict[str, Any], postgres_server: Any, tmp_path: Path
 ) -> None:
-    shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+    shared = shared_lake(postgres_server, tmp_path)
     recipe, _ = build_stored_lake(tmp_path, lake=shared)
     # One trace per verify batch: the worker dies with batches in flight and to come.
     recipe = recipe.on_ray(cluster.address)
@@ -176,7 +182,7 @@ def test_curate_on_the_embedded_model_matches_one_process(
 ) -> None:
     recipe = parse_recipe(GENERATED.format(provenance="true", dedup="embedding"))
     local = run_curate(recipe, str(tmp_path / "local"), engine=vllm_engine, export=False)
-    shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+    shared = shared_lake(postgres_server, tmp_path)
     on_ray = run_curate(recipe.on_ray(cluster.address), shared, export=False)
 
     assert on_ray.funnel == local.funnel and on_ray.work == local.work
@@ -193,7 +199,7 @@ def test_a_worker_killed_mid_generation_leaves_a_lake_a_rerun_completes(
     postgres_server: Any, tmp_path: Path
 ) -> None:
     recipe = parse_recipe(GENERATED.format(provenance="false", dedup="exact"))
-    shared = f"postgres:{postgres_server.new_database()}|{tmp_path / 'shared-data'}"
+    shared = shared_lake(postgres_server, tmp_path)
     total = 3 * 2 * 2
     # Everything runs on the worker (the head has no CPU): killing it kills the engine actor.
     with local_cluster(head_cpus=0, worker_cpus=2) as cluster:
