@@ -3,7 +3,10 @@
 Writes N synthetic rollout rows (~2 KB of text each) in batches through `Lake.append_arrow`,
 and the same batches with `pyarrow.parquet.ParquetWriter` (the floor) and with
 `datasets.Dataset.from_list(rows).to_parquet(...)` (what people do today), interleaved batch by
-batch so all three see the same machine load. Then it appends one verdict per rollout and times
+batch so all three see the same machine load. Before each timed write the page cache is flushed
+(`os.sync()`, untimed): a lake commit fsyncs its catalog, and on ext4 that journal commit also
+writes out whatever the other writers left dirty, so without the flush the lake paid for the
+pyarrow and datasets files too (its COMMIT took 13-113 ms instead of ~11 ms at 1M rows). Then it appends one verdict per rollout and times
 pass rate per problem through `thresher sql` (a fresh process, as a user runs it) and in process.
 Prints JSON. Targets: lake rows/s >= 0.5x the pyarrow floor; the SQL under 1 s.
 
@@ -148,14 +151,17 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
             table = rollout_batch(rng, start, min(batch, rows - start), problems)
             as_dicts = table.to_pylist()  # the input people hand to Dataset.from_list (untimed)
 
+            os.sync()  # each timed write starts with no other writer's data waiting to be flushed
             t = time.perf_counter()
             floor.write_table(table)
             seconds["pyarrow"] += time.perf_counter() - t
 
+            os.sync()
             t = time.perf_counter()
             added += lake.append_arrow("rollouts", table)
             seconds["lake"] += time.perf_counter() - t
 
+            os.sync()
             t = time.perf_counter()
             Dataset.from_list(as_dicts).to_parquet(str(hf_dir / f"part-{start:09d}.parquet"))
             seconds["datasets"] += time.perf_counter() - t
@@ -166,6 +172,7 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
                 table["problem_id"].to_pylist(), verdicts["correct"].to_pylist(), strict=True
             ):
                 expected_correct.setdefault(pid, []).append(int(ok))
+            os.sync()
             t = time.perf_counter()
             lake.append_arrow("verdicts", verdicts)
             seconds["lake_verdicts"] += time.perf_counter() - t

