@@ -40,6 +40,8 @@ __all__ = [
     "label_command",
     "plan_command",
     "print_frame",
+    "write_csv",
+    "write_json_lines",
     "show_note",
     "print_rows",
     "sql_command",
@@ -248,15 +250,18 @@ def _check_format(fmt: str) -> None:
 
 
 def sql_command(lake: str, query: str, version: str | None, fmt: str) -> None:
-    """`thresher sql`: a table straight from DuckDB's rows (no polars or pyarrow to import);
-    CSV and JSON lines through polars, which writes them."""
+    """`thresher sql`: DuckDB's rows printed as a table, CSV or JSON lines (no polars or pyarrow
+    to import: they cost more than most queries)."""
     _check_format(fmt)
     with Lake.open(lake, read_only=True) as opened:
         show_note(opened)
+        columns, rows = opened.rows(query, version=version)
         if fmt == "table":
-            print_rows(*opened.rows(query, version=version))
+            print_rows(columns, rows)
+        elif fmt == "csv":
+            write_csv(columns, rows)
         else:
-            print_frame(opened.sql(query, version=version), fmt)
+            write_json_lines(columns, rows)
 
 
 def print_rows(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -270,33 +275,54 @@ def print_rows(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
     console.print(f"{n} row{'s' if n != 1 else ''}", style="dim")
 
 
-def print_frame(frame: Any, fmt: str = "table") -> None:
-    """Print a polars DataFrame as a rich table, CSV or JSON lines."""
-    _check_format(fmt)
-    if fmt == "csv":
-        sys.stdout.write(_flat(frame).write_csv())
-    elif fmt == "json":
-        sys.stdout.write(frame.write_ndjson())
-    else:
-        print_rows(frame.columns, frame.iter_rows())
+def print_frame(frame: Any) -> None:
+    """Print a polars DataFrame as a rich table."""
+    print_rows(frame.columns, frame.iter_rows())
 
 
-def _flat(frame: Any) -> Any:
-    """Nested columns (STRUCT, LIST, MAP) as JSON text, so CSV can hold them."""
-    import polars as pl
+def write_csv(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows as CSV on stdout: a header, NULL as an empty field, booleans as true/false, times
+    in ISO 8601 and nested values (STRUCT, LIST, MAP) as JSON text."""
+    import csv
 
-    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    return frame.with_columns(
-        pl.Series(
-            name,
-            [
-                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
-                for v in frame[name].to_list()
-            ],
-            dtype=pl.String,
-        )
-        for name in nested
-    )
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(columns)
+    out.writerows([_csv_field(v) for v in row] for row in rows)
+
+
+def write_json_lines(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows as JSON lines on stdout, one object per row (keys in column order)."""
+    for row in rows:
+        sys.stdout.write(json.dumps(dict(zip(columns, row, strict=True)), default=_json_value,
+                                    ensure_ascii=False))  # fmt: skip
+        sys.stdout.write("\n")
+
+
+def _csv_field(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=_json_value, ensure_ascii=False)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)  # decimals keep their digits, UUIDs and intervals their text
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON cannot hold as such: times in ISO 8601, decimals as numbers, the rest as text."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
 
 
 def versions_command(lake: str) -> None:
@@ -310,7 +336,7 @@ def versions_command(lake: str) -> None:
                 v.name, str(v.snapshot_id), f"{v.created_at:%Y-%m-%d %H:%M:%S}", v.note, counts
             )
         _out().print(table)
-        print_frame(opened.snapshots(), "table")
+        print_frame(opened.snapshots())
 
 
 def ingest_command(lake: str, source: str, **options: Any) -> None:
