@@ -219,6 +219,27 @@ def test_large_batches_are_written_as_files_and_stay_idempotent(lake):
     assert [p.name.startswith("thresher-") for p in data.rglob("*.parquet")] == [True]
 
 
+def test_a_batch_file_dictionary_encodes_only_columns_whose_values_repeat(lake):
+    """The key is unique per row and long text never repeats: those are written plain."""
+    import pyarrow.parquet as pq
+
+    rows = [
+        Problem(source="gsm8k", question=f"question {i}: " + "words " * 20, answer=str(i % 3))
+        for i in range(500)
+    ]
+    assert lake.append("problems", rows) == 500
+    [path] = (lake.location.catalog_file.parent / "data").rglob("*.parquet")
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {
+        meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    dictionary = {name for name, used in encodings.items() if "RLE_DICTIONARY" in used}
+    assert {"source", "answer"} <= dictionary
+    assert not {"problem_id", "question"} & dictionary
+    stored = lake.sql("SELECT question FROM problems ORDER BY question")["question"].to_list()
+    assert stored == sorted(p.question for p in rows)
+
+
 def test_a_hash_hit_is_confirmed_exactly_before_a_row_is_dropped(lake):
     from thresher.schemas import to_arrow_table
     from thresher.storage.append import new_rows

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -280,14 +281,24 @@ def print_frame(frame: Any) -> None:
     print_rows(frame.columns, frame.iter_rows())
 
 
-def write_csv(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
+def write_csv(columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
     """Rows as CSV on stdout: a header, NULL as an empty field, booleans as true/false, times
     in ISO 8601 and nested values (STRUCT, LIST, MAP) as JSON text."""
     import csv
 
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(columns)
-    out.writerows([_csv_field(v) for v in row] for row in rows)
+    # A DuckDB column holds one type, so its first non-NULL value says whether it needs
+    # converting; columns of text and numbers (csv writes NULL as "") go out as they are.
+    convert = [i for i in range(len(columns)) if not _plain(_first_value(rows, i))]
+    if not convert:
+        out.writerows(rows)
+        return
+    for row in rows:
+        fields = list(row)
+        for i in convert:
+            fields[i] = _csv_field(fields[i])
+        out.writerow(fields)
 
 
 def write_json_lines(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -296,6 +307,19 @@ def write_json_lines(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
         sys.stdout.write(json.dumps(dict(zip(columns, row, strict=True)), default=_json_value,
                                     ensure_ascii=False))  # fmt: skip
         sys.stdout.write("\n")
+
+
+def _first_value(rows: Sequence[Sequence[Any]], column: int) -> Any:
+    return next((row[column] for row in rows if row[column] is not None), None)
+
+
+def _plain(value: Any) -> bool:
+    """Whether csv writes this value as it should be read back (NULL, text, a number)."""
+    return (
+        value is None
+        or isinstance(value, (str, int, float, Decimal))
+        and not isinstance(value, bool)
+    )
 
 
 def _csv_field(value: Any) -> Any:
@@ -314,8 +338,6 @@ def _csv_field(value: Any) -> Any:
 
 def _json_value(value: Any) -> Any:
     """What JSON cannot hold as such: times in ISO 8601, decimals as numbers, the rest as text."""
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
         return float(value)
     if hasattr(value, "isoformat"):

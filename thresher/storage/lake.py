@@ -201,7 +201,9 @@ class Lake:
                 data_path = self.location.data_path
                 # The batch's file is written while its keys are checked (usually all are new).
                 prepared = (
-                    BatchFile(data, data_path, table, self._token.file_name(), written)
+                    BatchFile(
+                        data, data_path, table, self._token.file_name(), written, key=spec.key
+                    )
                     if self._token and BatchFile.wanted(data, data_path)
                     else None
                 )
@@ -214,7 +216,7 @@ class Lake:
                         name = self._token.file_name() if self._token else ""
                         write_rows(
                             self._conn, _ALIAS, table, table_sql, rows, data_path, name, written,
-                            prepared,
+                            prepared, key=spec.key,
                         )  # fmt: skip
                         used = prepared is not None and prepared.rows is rows
                         if shared:  # bumping the ticket makes a concurrent append here conflict
