@@ -97,14 +97,15 @@ def test_samples_logprobs_and_usage_from_a_real_server(server):
 
 @pytest.mark.parametrize("send_seed", [True, False])
 def test_a_trace_seed_reaches_the_server_only_when_asked(server, send_seed):
-    proxy = FlakyProxy(server, [])
+    proxy = FlakyProxy(server.removesuffix("/v1"), [])
     try:
         engine = OpenAIEngine(SERVED, base_url=proxy.url, send_seed=send_seed)
         requests = [GenerationRequest(f"t{i}", Q, seed=100 + i) for i in range(3)]
         results = engine.generate(requests, SPEC)
     finally:
         proxy.close()
-    assert all(r.ok for r in results) and len(proxy.bodies) == 3
+    assert all(r.ok for r in results), [(r.error, r.detail) for r in results]
+    assert len(proxy.bodies) == 3
     seeds = [b.get("seed") for b in proxy.bodies]
     if send_seed:
         assert sorted(seeds) == [100, 101, 102]
