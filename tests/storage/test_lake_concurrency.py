@@ -125,35 +125,3 @@ def test_postgres_lake_created_by_three_processes_at_once(postgres_lake, tmp_pat
 def test_duckdb_lake_created_by_three_processes_at_once(tmp_path):
     # One writer at a time: the others wait for the catalog (THRESHER_LAKE_WAIT) and then run.
     check_fresh_lake_created_at_once(str(tmp_path / "lake"), tmp_path)
-
-
-def waits_for_a_lock(pid: int) -> bool:
-    """Whether the process is blocked on a lock (a `->` line of /proc/locks, Linux)."""
-    rows = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
-    return any("->" in row and str(pid) in row for row in rows)
-
-
-def test_sqlite_writers_take_turns_at_write_transactions(tmp_path):
-    """A writer waits while another holds the catalog's write lock, then commits."""
-    from thresher.storage.location import parse_location
-    from thresher.storage.transactions import one_writer_at_a_time
-
-    location = f"sqlite:{tmp_path / 'lake'}"
-    Lake.open(location).close()
-    go = tmp_path / "go"
-    go.touch()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    with one_writer_at_a_time(parse_location(location)):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, location, str(go), "0", "20", "20"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not waits_for_a_lock(writer.pid):  # /proc/locks lists blocked flock waiters
-            assert writer.poll() is None and time.monotonic() < deadline, writer.stderr
-            time.sleep(0.05)
-        assert rows_and_ids(location) == (0, 0)
-    out, err = writer.communicate(timeout=120)
-    assert writer.returncode == 0, err
-    assert int(out.strip().splitlines()[-1]) == 20
-    assert rows_and_ids(location) == (20, 20)

@@ -37,7 +37,7 @@ from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location
 from thresher.storage.orphans import WriterToken, clean_orphans
 from thresher.storage.sql_guard import check_read_only
 from thresher.storage.tables import TABLES, table_spec
-from thresher.storage.transactions import in_transaction, one_writer_at_a_time, retrying
+from thresher.storage.transactions import in_transaction, retrying
 
 if TYPE_CHECKING:  # loaded on use: `thresher sql` needs neither polars nor pyarrow
     import polars as pl
@@ -246,7 +246,7 @@ class Lake:
         return retrying(work, what, self.location)
 
     def _run_in_transaction(self, work: Callable[[], T]) -> T:
-        with self._lock, one_writer_at_a_time(self.location):
+        with self._lock:
             return in_transaction(self._conn, work)
 
     def _require_writable(self) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import duckdb
@@ -14,7 +13,7 @@ import duckdb
 from thresher.storage.errors import LakeError, disk_full_error, is_disk_full, one_line
 from thresher.storage.location import LakeLocation
 
-__all__ = ["in_transaction", "one_writer_at_a_time", "retrying"]
+__all__ = ["in_transaction", "retrying"]
 
 T = TypeVar("T")
 # Errors after which a transaction is simply run again: another writer committed first.
@@ -33,29 +32,6 @@ def in_transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
             conn.execute("ROLLBACK")
         raise
     return result
-
-
-@contextlib.contextmanager
-def one_writer_at_a_time(location: LakeLocation) -> Iterator[None]:
-    """On a SQLite catalog, hold an exclusive lock (`catalog.sqlite.lock`, an `flock`) for the
-    length of a write transaction, so processes writing one lake take turns.
-
-    SQLite admits one writer at a time anyway (the others failed with "database is locked" and
-    retried), and the ducklake extension can crash a process (SIGSEGV in its name map,
-    duckdb/ducklake#1431) when two processes register new files in one table at once: it killed
-    a writer in `tests/storage/test_lake_concurrency.py` once. A DuckDB-file catalog has one
-    writing process; a PostgreSQL catalog's writers share no file system, and keep retrying.
-    """
-    if not location.shared or location.catalog_file is None:
-        yield
-        return
-    path = location.catalog_file.with_name(location.catalog_file.name + ".lock")
-    with open(path, "a") as handle:  # a killed holder's lock ends with its process
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def retrying(work: Callable[[], T], what: str, location: LakeLocation) -> T:
