@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,6 +131,16 @@ def _rate(rows: int, seconds: float) -> float:
     return round(rows / seconds, 1) if seconds else 0.0
 
 
+@contextmanager
+def timed(seconds: dict[str, float], writer: str) -> Iterator[None]:
+    """Add the block's wall time to `seconds[writer]`, after flushing the page cache (untimed):
+    each timed write starts with no other writer's data waiting to be written out."""
+    os.sync()
+    start = time.perf_counter()
+    yield
+    seconds[writer] += time.perf_counter() - start
+
+
 def run(rows: int, batch: int, workdir: Path) -> dict:
     """Run the benchmark in `workdir` and return its figures."""
     from datasets import Dataset, disable_progress_bars
@@ -151,20 +163,12 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
             table = rollout_batch(rng, start, min(batch, rows - start), problems)
             as_dicts = table.to_pylist()  # the input people hand to Dataset.from_list (untimed)
 
-            os.sync()  # each timed write starts with no other writer's data waiting to be flushed
-            t = time.perf_counter()
-            floor.write_table(table)
-            seconds["pyarrow"] += time.perf_counter() - t
-
-            os.sync()
-            t = time.perf_counter()
-            added += lake.append_arrow("rollouts", table)
-            seconds["lake"] += time.perf_counter() - t
-
-            os.sync()
-            t = time.perf_counter()
-            Dataset.from_list(as_dicts).to_parquet(str(hf_dir / f"part-{start:09d}.parquet"))
-            seconds["datasets"] += time.perf_counter() - t
+            with timed(seconds, "pyarrow"):
+                floor.write_table(table)
+            with timed(seconds, "lake"):
+                added += lake.append_arrow("rollouts", table)
+            with timed(seconds, "datasets"):
+                Dataset.from_list(as_dicts).to_parquet(str(hf_dir / f"part-{start:09d}.parquet"))
             del as_dicts
 
             verdicts = verdict_batch(rng, table, skill)
@@ -172,10 +176,8 @@ def run(rows: int, batch: int, workdir: Path) -> dict:
                 table["problem_id"].to_pylist(), verdicts["correct"].to_pylist(), strict=True
             ):
                 expected_correct.setdefault(pid, []).append(int(ok))
-            os.sync()
-            t = time.perf_counter()
-            lake.append_arrow("verdicts", verdicts)
-            seconds["lake_verdicts"] += time.perf_counter() - t
+            with timed(seconds, "lake_verdicts"):
+                lake.append_arrow("verdicts", verdicts)
             print(f"  {start + len(table)}/{rows} rows", file=sys.stderr, end="\r", flush=True)
         print(file=sys.stderr)
 

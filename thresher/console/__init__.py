@@ -323,12 +323,11 @@ def _plain(value: Any) -> bool:
 
 
 def _csv_field(value: Any) -> Any:
+    """A value of a column `_plain` turned down (booleans, nested values, times, ...)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return value
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=_json_value, ensure_ascii=False)
     if hasattr(value, "isoformat"):
