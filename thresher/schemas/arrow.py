@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from datetime import datetime
@@ -61,8 +62,12 @@ def _nullable(annotation: Any) -> bool:
     return _strip_optional(annotation)[1]
 
 
+@functools.cache
 def arrow_schema(model: type[BaseModel]) -> pa.Schema:
-    """The Arrow schema of a record type: one column per field, in declaration order."""
+    """The Arrow schema of a record type: one column per field, in declaration order.
+
+    Cached: record types are defined once, and every append and export asks for their schema.
+    """
     return pa.schema(
         [
             pa.field(name, arrow_type(f.annotation), nullable=_nullable(f.annotation))
