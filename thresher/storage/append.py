@@ -20,6 +20,7 @@ leaves at most an orphan file that the next open removes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +29,13 @@ import duckdb
 if TYPE_CHECKING:  # loaded on first append: opening a lake to read needs no pyarrow
     import pyarrow as pa
 
+    from thresher.storage.tables import TableSpec
+
 __all__ = [
     "INLINE_ROWS",
     "BatchFile",
     "KeyIndex",
+    "Seed",
     "new_rows",
     "ticket_table",
     "write_rows",
@@ -67,11 +71,14 @@ class KeyIndex:
             self._hashes[table_sql] = cached
         return cached[1]
 
-    def committed(self, table_sql: str, ticket: int, added: list[int]) -> None:
-        """After our own commit: the cached hashes now hold at the new ticket value."""
+    def committed(self, table_sql: str, ticket: int) -> None:
+        """After our own commit: the cached hashes (the batch's added) now hold at this ticket.
+
+        The append adds its batch's hashes to the set returned by `get` while its file is still
+        being written, off the commit's path; a failed append calls `forget`.
+        """
         cached = self._hashes.get(table_sql)
         if cached is not None:
-            cached[1].update(added)
             self._hashes[table_sql] = (ticket, cached[1])
 
     def forget(self, table_sql: str) -> None:
@@ -260,3 +267,39 @@ def write_rows(
         written.append(path)
         _write_parquet(rows, path, key)
     conn.execute(f"CALL ducklake_add_data_files('{catalog}', '{table}', ?)", [str(path)])
+
+
+class Seed:
+    """Registers an empty file of a table's current schema, inside the migration that creates or
+    changes the table (migrations.py), on catalogs several processes write.
+
+    DuckLake gives each file `ducklake_add_data_files` registers a column name map, re-using a
+    compatible one. Two processes registering a table's first files at once can each commit a
+    new map, and a process that loads a map committed after its own transaction began adds it to
+    its in-memory set twice and crashes (SIGSEGV in `DuckLakeNameMapSet::Add`,
+    duckdb/ducklake#1431; 16 of 48 writers on fresh SQLite lakes here). A map committed with the
+    table, before any writer appends, is re-used by every later file: no new map is committed.
+    """
+
+    def __init__(
+        self, catalog: str, data_path: str, file_name: Callable[[], str], written: list[Path]
+    ) -> None:
+        self.catalog = catalog
+        self.data_path = data_path
+        self.file_name = file_name
+        self.written = written  # removed by the caller if the migration does not commit
+        self._seeded: set[str] = set()
+
+    def __call__(self, conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+        if spec.name in self._seeded:  # already seeded in this transaction, same schema
+            return
+        from thresher.schemas import to_arrow_table
+
+        path = Path(self.data_path) / "main" / spec.name / self.file_name()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.written.append(path)
+        _write_parquet(to_arrow_table(spec.model, []), path, spec.key)
+        conn.execute(
+            f"CALL ducklake_add_data_files('{self.catalog}', '{spec.name}', ?)", [str(path)]
+        )
+        self._seeded.add(spec.name)

@@ -23,7 +23,14 @@ import duckdb
 
 from thresher.schemas.errors import NotFoundError
 from thresher.storage import migrations
-from thresher.storage.append import BatchFile, KeyIndex, new_rows, ticket_table, write_rows
+from thresher.storage.append import (
+    BatchFile,
+    KeyIndex,
+    Seed,
+    new_rows,
+    ticket_table,
+    write_rows,
+)
 from thresher.storage.connect import ALIAS, Attached, attach
 from thresher.storage.errors import (
     LakeBusyError,
@@ -34,7 +41,7 @@ from thresher.storage.errors import (
     one_line,
 )
 from thresher.storage.location import DEFAULT_LAKE, LakeLocation, parse_location, resolve_lake
-from thresher.storage.orphans import WriterToken, clean_orphans
+from thresher.storage.orphans import WriterToken, clean_orphans, live_files
 from thresher.storage.sql_guard import check_read_only
 from thresher.storage.tables import TABLES, table_spec
 from thresher.storage.transactions import in_transaction, retrying
@@ -50,6 +57,13 @@ __all__ = ["Lake", "LakeBusyError", "LakeError", "ReadOnlyQueryError", "DEFAULT_
 _ALIAS = ALIAS
 _MIGRATIONS = migrations.MIGRATIONS_TABLE
 T = TypeVar("T")
+
+
+def _remove(written: list[Path]) -> None:
+    """Remove files a failed transaction wrote: no snapshot references them."""
+    for path in written:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _wait() -> float:
@@ -150,11 +164,26 @@ class Lake:
     # -- migrations ----------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        def attempt() -> list[str]:
+            written: list[Path] = []
+            seed = (
+                Seed(_ALIAS, self.location.data_path, self._token.file_name, written)
+                if self.location.shared and self._token is not None
+                else None
+            )  # a single-writer catalog has no race to prevent (migrations.py)
+            try:
+                ran = self._run_in_transaction(lambda: migrations.apply_pending(self._conn, seed))
+            except BaseException:
+                _remove(written)
+                raise
+            if written:  # DuckLake keeps an empty file's name map but not the file itself
+                live = live_files(self._conn, _ALIAS, self.location.data_path)
+                _remove([p for p in written if os.path.realpath(p) not in live])
+            return ran
+
         with self._lock:
             if migrations.pending(self._conn):
-                self._retrying(lambda: self._run_in_transaction(
-                    lambda: migrations.apply_pending(self._conn)
-                ), "create the lake's tables")  # fmt: skip
+                self._retrying(attempt, "create the lake's tables")
 
     def migrations(self) -> list[str]:
         """Names of the migrations recorded in this lake, in the order they ran."""
@@ -195,7 +224,7 @@ class Lake:
         def attempt() -> int:
             written: list[Path] = []
 
-            def work() -> tuple[int, list[int], int]:
+            def work() -> tuple[int, int]:
                 # Only this process can write a DuckDB-file catalog: its cache needs no ticket.
                 shared = self.location.shared
                 data_path = self.location.data_path
@@ -212,6 +241,8 @@ class Lake:
                     ticket = int(self._fetch(f"SELECT n FROM {ticket_sql}")[0][0]) if shared else 0
                     present = self._keys.get(self._conn, table_sql, spec.key, ticket)
                     rows, hashes = new_rows(self._conn, table_sql, spec.key, data, present)
+                    # Counted now, while the file is still being written; a failure forgets all.
+                    present.update(hashes)
                     if rows.num_rows:
                         name = self._token.file_name() if self._token else ""
                         write_rows(
@@ -225,18 +256,16 @@ class Lake:
                 finally:  # no write goes on after the append returns or fails
                     if prepared is not None and not used:
                         prepared.discard()
-                return rows.num_rows, hashes, ticket
+                return rows.num_rows, ticket
 
             try:
-                added, hashes, ticket = self._run_in_transaction(work)
+                added, ticket = self._run_in_transaction(work)
             except BaseException:
-                for path in written:  # never referenced by a snapshot: remove it now
-                    with contextlib.suppress(OSError):
-                        path.unlink(missing_ok=True)
+                _remove(written)
                 self._keys.forget(table_sql)
                 raise
             if added:
-                self._keys.committed(table_sql, ticket, hashes)
+                self._keys.committed(table_sql, ticket)
             return added
 
         with self._lock:

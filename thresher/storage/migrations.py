@@ -3,6 +3,12 @@
 Migrations run in one transaction that re-reads what is already applied. Two processes creating
 a fresh lake at once both try to create the same tables; DuckLake lets only one commit, the other
 retries (lake.py), finds every migration recorded and does nothing. So each is recorded once.
+
+On a catalog several processes write (SQLite, PostgreSQL) with local data files, each migration
+that creates or changes a table also registers an empty file of the table's new schema (`Seed`,
+append.py): DuckLake then holds the table's column name map before any writer appends, so no
+two writers race to commit the first one (that race crashes the ducklake extension,
+duckdb/ducklake#1431).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from thresher.storage.append import ticket_table
+from thresher.storage.append import Seed, ticket_table
 from thresher.storage.connect import ALIAS
 from thresher.storage.tables import ADDED_COLUMNS, TABLES, AddedColumns, TableSpec
 
@@ -21,8 +27,9 @@ __all__ = ["MIGRATIONS_TABLE", "migration_names", "pending", "apply_pending"]
 MIGRATIONS_TABLE = "_thresher_migrations"
 # Migrations that are not the creation of one table, by name (sorted in with the table ones).
 _TICKETS = "0017_create_append_tickets"
+_SEEDS = "0021_seed_column_name_maps"
 
-Step = Callable[[duckdb.DuckDBPyConnection], None]
+Step = Callable[[duckdb.DuckDBPyConnection, Seed | None], None]
 
 
 def _steps() -> list[tuple[str, Step]]:
@@ -31,6 +38,7 @@ def _steps() -> list[tuple[str, Step]]:
     ]
     steps += [(m.migration, functools.partial(_add_columns, added=m)) for m in ADDED_COLUMNS]
     steps.append((_TICKETS, _create_all_tickets))
+    steps.append((_SEEDS, _seed_all_tables))
     return sorted(steps, key=lambda step: step[0])
 
 
@@ -52,8 +60,11 @@ def pending(conn: duckdb.DuckDBPyConnection) -> bool:
     return any(name not in applied for name, _ in _steps())
 
 
-def apply_pending(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Inside an open transaction: create the record table, run what is missing, record it."""
+def apply_pending(conn: duckdb.DuckDBPyConnection, seed: Seed | None = None) -> list[str]:
+    """Inside an open transaction: create the record table, run what is missing, record it.
+
+    `seed` registers a table's empty file (shared catalogs with local data files only).
+    """
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {ALIAS}.{MIGRATIONS_TABLE} "
         "(name VARCHAR, applied_at TIMESTAMP WITH TIME ZONE)"
@@ -63,13 +74,13 @@ def apply_pending(conn: duckdb.DuckDBPyConnection) -> list[str]:
     for name, step in _steps():
         if name in applied:
             continue
-        step(conn)
+        step(conn, seed)
         conn.execute(f"INSERT INTO {ALIAS}.{MIGRATIONS_TABLE} VALUES (?, now())", [name])
         ran.append(name)
     return ran
 
 
-def _create_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+def _create_table(conn: duckdb.DuckDBPyConnection, seed: Seed | None, spec: TableSpec) -> None:
     from thresher.schemas import to_arrow_table  # pyarrow: only when a migration runs
 
     empty = to_arrow_table(spec.model, [])
@@ -82,9 +93,11 @@ def _create_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     finally:
         conn.unregister("_thresher_empty")
     _create_ticket(conn, spec.name)
+    if seed is not None:
+        seed(conn, spec)
 
 
-def _add_columns(conn: duckdb.DuckDBPyConnection, added: AddedColumns) -> None:
+def _add_columns(conn: duckdb.DuckDBPyConnection, seed: Seed | None, added: AddedColumns) -> None:
     """New columns at the end of an existing table, typed as the record declares them (a no-op
     on a lake whose table was created with them)."""
     from thresher.schemas import to_arrow_table
@@ -99,6 +112,8 @@ def _add_columns(conn: duckdb.DuckDBPyConnection, added: AddedColumns) -> None:
         conn.execute(
             f"ALTER TABLE {ALIAS}.{added.table} ADD COLUMN IF NOT EXISTS {column} {types[column]}"
         )
+    if seed is not None:
+        seed(conn, spec)
 
 
 def _create_ticket(conn: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -107,7 +122,15 @@ def _create_ticket(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     conn.execute(f"INSERT INTO {ticket} SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {ticket})")
 
 
-def _create_all_tickets(conn: duckdb.DuckDBPyConnection) -> None:
+def _create_all_tickets(conn: duckdb.DuckDBPyConnection, seed: Seed | None) -> None:
     """Lakes made before tickets existed get one per table (new tables make their own)."""
     for spec in TABLES:
         _create_ticket(conn, spec.name)
+
+
+def _seed_all_tables(conn: duckdb.DuckDBPyConnection, seed: Seed | None) -> None:
+    """Shared lakes made before seeding get each table's name map (tables seeded by a migration
+    in this same transaction are skipped by the seed itself)."""
+    if seed is not None:
+        for spec in TABLES:
+            seed(conn, spec)
