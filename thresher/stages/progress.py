@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "HEARTBEAT_S",
     "GenerationProgress",
     "count_lines",
     "counted_progress",
@@ -72,19 +73,37 @@ def progress_bar(
         yield lambda n=1: bar.advance(task, n)
 
 
-class GenerationProgress:
-    """Rich progress bar on a terminal; one plain line per batch otherwise (logs, CI, pipes)."""
+# Where no bar is drawn, a line at least this often while a batch runs: one batch of the embedded
+# model on a CPU takes minutes (`make demo` printed nothing for three before this).
+HEARTBEAT_S = 30.0
 
-    def __init__(self, total: int, *, enabled: bool = True, description: str = "generate") -> None:
+
+class GenerationProgress:
+    """Rich progress bar on a terminal; otherwise (logs, CI, pipes) one plain line per batch and
+    a line every `heartbeat_s` while a batch is still running."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool = True,
+        description: str = "generate",
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
         self.total = total
         self.enabled = enabled
         self.description = description
+        self.heartbeat_s = heartbeat_s
         self.done = 0
         self.tokens = 0
         self._start = 0.0
         self._progress: Any = None
         self._task: Any = None
         self._console: Any = None
+        self._write_lock = threading.Lock()
+        self._last_line = 0.0
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def __enter__(self) -> GenerationProgress:
         self._start = time.perf_counter()
@@ -95,6 +114,7 @@ class GenerationProgress:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
@@ -103,13 +123,37 @@ class GenerationProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rates]}"),
+                TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=self._console,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=self.total, rates="")
+        elif self.enabled:
+            self._last_line = self._start
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="thresher-progress", daemon=True
+            )
+            self._heartbeat.start()
         return self
+
+    def _line(self, text: str) -> None:
+        # Through the console's file, not print(): Prefect's log_prints would log a print.
+        with self._write_lock:
+            file = self._console.file
+            file.write(f"{self.description}: {text}\n")
+            file.flush()
+            self._last_line = time.perf_counter()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s / 4):
+            now = time.perf_counter()
+            if now - self._last_line >= self.heartbeat_s:
+                self._line(
+                    f"{self.done}/{self.total} prompts, {now - self._start:.0f}s elapsed, "
+                    "a batch is running"
+                )
 
     def rates(self) -> tuple[float, float, float | None]:
         """(prompts/s, output tokens/s, ETA seconds or None) so far."""
@@ -128,16 +172,14 @@ class GenerationProgress:
             self._progress.update(self._task, advance=prompts, rates=text)
         elif self.enabled:
             eta_text = f"{eta:.0f}s" if eta is not None else "?"
-            # Through the console's file, not print(): Prefect's log_prints would log a print.
-            file = self._console.file
-            file.write(
-                f"{self.description}: {self.done}/{self.total} prompts, {text}, ETA {eta_text}\n"
-            )
-            file.flush()
+            self._line(f"{self.done}/{self.total} prompts, {text}, ETA {eta_text}")
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if self._heartbeat is not None:
+            self._stop.set()
+            self._heartbeat.join()
 
 
 @contextmanager
