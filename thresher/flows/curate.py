@@ -14,6 +14,7 @@ set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -364,12 +365,9 @@ def run_curate(
         )  # fmt: skip
         return summary.as_dict()
 
-    if ray is None:
-        run_flow = flow(name="curate", persist_result=False, log_prints=True)(this_run)
-        state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
-        return CurateSummary(**state)
-    with ray.connected() as runner:
-        run_flow = flow(name="curate", persist_result=False, log_prints=True, task_runner=runner)(
+    with ray.connected() if ray is not None else contextlib.nullcontext() as runner:
+        on_cluster = {"task_runner": runner} if runner is not None else {}
+        run_flow = flow(name="curate", persist_result=False, log_prints=True, **on_cluster)(
             this_run
         )
         state = run_flow(loaded.model_dump(mode="json"), lake, export, sign_key)
