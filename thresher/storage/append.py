@@ -180,6 +180,21 @@ def _write_parquet(rows: pa.Table, path: Path, key: tuple[str, ...]) -> None:
     pq.write_table(rows, path, use_dictionary=repeating)
 
 
+def _data_file(data_path: str, table: str, name: str) -> Path:
+    """Where a file of a table's rows lives in the lake's data folder."""
+    return Path(data_path) / "main" / table / name
+
+
+def _write_file(rows: pa.Table, path: Path, key: tuple[str, ...]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_parquet(rows, path, key)
+
+
+def _register(conn: duckdb.DuckDBPyConnection, catalog: str, table: str, path: Path) -> None:
+    """Add a written file to the table in the open transaction (visible at COMMIT)."""
+    conn.execute(f"CALL ducklake_add_data_files('{catalog}', '{table}', ?)", [str(path)])
+
+
 class BatchFile:
     """A batch's Parquet file, written by a background thread while the append checks keys.
 
@@ -201,7 +216,7 @@ class BatchFile:
     ):
         self.rows = rows
         self.key = key
-        self.path = Path(data_path) / "main" / table / name
+        self.path = _data_file(data_path, table, name)
         written.append(self.path)  # listed before the first byte: a failed write is removed too
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write, name="thresher-batch-file")
@@ -209,8 +224,7 @@ class BatchFile:
 
     def _write(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_parquet(self.rows, self.path, self.key)
+            _write_file(self.rows, self.path, self.key)
         except BaseException as exc:  # re-raised in the appending thread by `wait`
             self._error = exc
 
@@ -261,12 +275,10 @@ def write_rows(
     if prepared is not None and prepared.rows is rows:
         path = prepared.wait()
     else:
-        folder = Path(data_path) / "main" / table
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / file_name
+        path = _data_file(data_path, table, file_name)
         written.append(path)
-        _write_parquet(rows, path, key)
-    conn.execute(f"CALL ducklake_add_data_files('{catalog}', '{table}', ?)", [str(path)])
+        _write_file(rows, path, key)
+    _register(conn, catalog, table, path)
 
 
 class Seed:
@@ -295,11 +307,8 @@ class Seed:
             return
         from thresher.schemas import to_arrow_table
 
-        path = Path(self.data_path) / "main" / spec.name / self.file_name()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = _data_file(self.data_path, spec.name, self.file_name())
         self.written.append(path)
-        _write_parquet(to_arrow_table(spec.model, []), path, spec.key)
-        conn.execute(
-            f"CALL ducklake_add_data_files('{self.catalog}', '{spec.name}', ?)", [str(path)]
-        )
+        _write_file(to_arrow_table(spec.model, []), path, spec.key)
+        _register(conn, self.catalog, spec.name, path)
         self._seeded.add(spec.name)
